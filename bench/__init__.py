@@ -1,0 +1,9 @@
+"""`make bench` (= `python -m bench`): timing of the try-on chain and the batch system on this
+machine's CPU. Prints a table and writes bench.json (machine, versions, per-stage medians,
+FLOP ceiling of the seed GMM/TOM, batch throughput against two baselines, dispatch overhead,
+1 vs 2 worker processes, peak RSS per worker).
+
+No weights from outside are needed: the seed GMM and TOM are built at their real size and
+architecture with random weights (models.seed_onnx); stages whose files are absent (OpenPose,
+LIP JPPNet) are reported absent, never estimated.
+"""

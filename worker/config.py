@@ -1,0 +1,96 @@
+"""Every setting of the batch system, read from the environment in one place.
+
+`settings()` reads the environment each time it is called (tests and the demo start
+workers with their own environment); the Celery app reads it once at import.
+The table in the README lists the same variables.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _prefix(name: str, default: str) -> str:
+    # Prefixes are folder-like: always end with exactly one "/" so "customers" == "customers/".
+    return _env(name, default).strip("/") + "/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Redis: broker, result backend, and the store for the person cache, locks and run books.
+    broker_url: str
+    result_backend: str
+    redis_url: str
+    # S3 (the endpoint and credentials also follow boto3's own AWS_* variables).
+    bucket: str
+    s3_endpoint_url: str | None
+    s3_region: str
+    s3_access_key: str | None  # None: boto3's own chain (env, ~/.aws, instance role)
+    s3_secret_key: str | None
+    s3_max_attempts: int
+    s3_retry_mode: str
+    customers_prefix: str
+    catalogue_prefix: str
+    output_prefix: str
+    runs_prefix: str
+    # Work split and limits.
+    queue: str
+    chunk_size: int        # garments per task message
+    render_batch: int      # garments per models.chain.render call
+    max_input_bytes: int   # larger objects are reported, not downloaded
+    jpeg_quality: int
+    task_soft_time_limit: int
+    task_time_limit: int
+    person_cache_ttl: int  # seconds a prepared Person stays in Redis
+    run_ttl: int           # seconds run bookkeeping stays in Redis
+    run_lock_ttl: int      # an active-run lock older than this is presumed dead
+    report_max_pairs: int  # report.json lists every pair up to this many (failures always)
+    nightly_at: str        # "HH:MM" (UTC) for the Celery beat schedule; "" or "off" disables it
+
+
+def settings() -> Settings:
+    broker = _env("TRYON_BROKER_URL", "redis://127.0.0.1:6379/0")
+    return Settings(
+        broker_url=broker,
+        result_backend=_env("TRYON_RESULT_BACKEND", broker),
+        redis_url=_env("TRYON_REDIS_URL", broker),
+        bucket=_env("TRYON_BUCKET", "tryon"),
+        s3_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
+        s3_region=_env("AWS_DEFAULT_REGION", "us-east-1"),
+        s3_access_key=os.environ.get("AWS_ACCESS_KEY_ID") or None,
+        s3_secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY") or None,
+        s3_max_attempts=int(_env("TRYON_S3_MAX_ATTEMPTS", "5")),
+        s3_retry_mode=_env("TRYON_S3_RETRY_MODE", "standard"),
+        customers_prefix=_prefix("TRYON_CUSTOMERS_PREFIX", "customers/"),
+        catalogue_prefix=_prefix("TRYON_CATALOGUE_PREFIX", "catalogue/"),
+        output_prefix=_prefix("TRYON_OUTPUT_PREFIX", "tryon/"),
+        runs_prefix=_prefix("TRYON_RUNS_PREFIX", "runs/"),
+        queue=_env("TRYON_QUEUE", "tryon"),
+        chunk_size=int(_env("TRYON_CHUNK_SIZE", "32")),
+        render_batch=int(_env("TRYON_RENDER_BATCH", "8")),
+        max_input_bytes=int(_env("TRYON_MAX_INPUT_BYTES", str(40 * 1024 * 1024))),
+        jpeg_quality=int(_env("TRYON_JPEG_QUALITY", "92")),
+        task_soft_time_limit=int(_env("TRYON_TASK_SOFT_TIME_LIMIT", "900")),
+        task_time_limit=int(_env("TRYON_TASK_TIME_LIMIT", "1200")),
+        person_cache_ttl=int(_env("TRYON_PERSON_CACHE_TTL", str(7 * 24 * 3600))),
+        run_ttl=int(_env("TRYON_RUN_TTL", str(14 * 24 * 3600))),
+        run_lock_ttl=int(_env("TRYON_RUN_LOCK_TTL", str(20 * 3600))),
+        report_max_pairs=int(_env("TRYON_REPORT_MAX_PAIRS", "20000")),
+        nightly_at=_env("TRYON_NIGHTLY_AT", "02:00"),
+    )
+
+
+def nightly_time(value: str) -> tuple[int, int] | None:
+    """"HH:MM" → (hour, minute); "", "off" → None. Raises ValueError on anything else."""
+    if value.strip().lower() in ("", "off", "none", "disabled"):
+        return None
+    hour, _, minute = value.strip().partition(":")
+    h, m = int(hour), int(minute or 0)
+    if not (0 <= h < 24 and 0 <= m < 60):
+        raise ValueError(f"TRYON_NIGHTLY_AT={value!r}: expected HH:MM (00:00-23:59) or 'off'")
+    return h, m

@@ -1,0 +1,118 @@
+"""Object keys of the bucket: validation, the composite's key, and the pair fingerprint.
+
+Layout (prefixes from worker/config.py):
+    catalogue/<garment>.<ext>               garments
+    customers/<customer>.<ext>              customer photos
+    tryon/<customer>/<garment>.jpg          composites (metadata: see composite_metadata)
+    tryon/<customer>/_index.json            per-customer index of composite fingerprints
+    runs/<run-id>/plan.json | report.json | index.html
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import urllib.parse
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+INDEX_NAME = "_index.json"
+MAX_KEY_BYTES = 900  # S3 allows 1024; the composite key joins two names under a prefix
+
+
+class InvalidKeyError(ValueError):
+    """A key that must not be read or written (reported, never rendered)."""
+
+
+def validate_key(key: str, prefix: str) -> str:
+    """Return `key` if it is a safe object key under `prefix`, else raise InvalidKeyError."""
+    if not isinstance(key, str) or not key:
+        raise InvalidKeyError(f"{key!r}: empty key")
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise InvalidKeyError(f"{key!r}: control character in key")
+    if key.startswith("/") or "\\" in key:
+        raise InvalidKeyError(f"{key!r}: absolute or backslash path")
+    parts = key.split("/")
+    if any(p in ("..", ".") for p in parts):
+        raise InvalidKeyError(f"{key!r}: '.' or '..' path segment")
+    if "" in parts[:-1]:
+        raise InvalidKeyError(f"{key!r}: empty path segment ('//')")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidKeyError(f"{key!r}: longer than {MAX_KEY_BYTES} bytes")
+    # normpath would fold "a/../b"; we already refused "..", so this only guards the prefix.
+    if not key.startswith(prefix) or posixpath.normpath(key) != key.rstrip("/") or key == prefix:
+        raise InvalidKeyError(f"{key!r}: not under {prefix!r}")
+    return key
+
+
+def is_image_key(key: str) -> bool:
+    return key.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def check_input_key(key: str, prefix: str) -> str | None:
+    """None if `key` is a usable input image under `prefix`, else the reason it is not."""
+    try:
+        validate_key(key, prefix)
+    except InvalidKeyError as e:
+        return str(e)
+    if key.endswith("/"):
+        return f"{key!r}: folder marker, not an image"
+    if not is_image_key(key):
+        return f"{key!r}: not an image (extension not one of {', '.join(IMAGE_EXTENSIONS)})"
+    return None
+
+
+def stem(key: str, prefix: str) -> str:
+    """'customers/team/alice.jpg' under 'customers/' → 'team/alice'."""
+    return posixpath.splitext(key[len(prefix):])[0]
+
+
+def composite_key(output_prefix: str, customer_key: str, customers_prefix: str,
+                  garment_key: str, catalogue_prefix: str) -> str:
+    key = f"{output_prefix}{stem(customer_key, customers_prefix)}/{stem(garment_key, catalogue_prefix)}.jpg"
+    return validate_key(key, output_prefix)
+
+
+def customer_folder(output_prefix: str, customer_key: str, customers_prefix: str) -> str:
+    """'tryon/alice/': where one customer's composites and index live."""
+    return f"{output_prefix}{stem(customer_key, customers_prefix)}/"
+
+
+def index_key(output_prefix: str, customer_key: str, customers_prefix: str) -> str:
+    return validate_key(customer_folder(output_prefix, customer_key, customers_prefix) + INDEX_NAME, output_prefix)
+
+
+def run_key(runs_prefix: str, run_id: str, name: str) -> str:
+    return validate_key(f"{runs_prefix}{run_id}/{name}", runs_prefix)
+
+
+def fingerprint(customer_etag: str, garment_etag: str, chain_version: str) -> str:
+    """What a composite was made from: equal fingerprints ⇒ the composite is up to date."""
+    text = f"{customer_etag.strip(chr(34))}|{garment_etag.strip(chr(34))}|{chain_version}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+# S3 user metadata is ASCII text, ~2 KB in all: keys are %-quoted, stages summarised.
+def composite_metadata(*, fp: str, customer_key: str, customer_etag: str, garment_key: str,
+                       garment_etag: str, chain_version: str, stages: dict, timings: dict,
+                       run_id: str) -> dict[str, str]:
+    return {
+        "tryon-fingerprint": fp,
+        "tryon-chain": chain_version,
+        "tryon-customer": urllib.parse.quote(customer_key),
+        "tryon-customer-etag": customer_etag.strip('"'),
+        "tryon-garment": urllib.parse.quote(garment_key),
+        "tryon-garment-etag": garment_etag.strip('"'),
+        "tryon-stages": stages_summary(stages),
+        "tryon-timings": json.dumps({k: round(v, 4) for k, v in timings.items()}, separators=(",", ":")),
+        "tryon-run": run_id,
+    }
+
+
+def stages_summary(stages: dict) -> str:
+    """{'pose': {'impl': 'blazepose', 'weights': {'f.tflite': 'sha256:abcd…'}}} →
+    'pose=blazepose[f.tflite:sha256:abcd1234abcd];…' (short hashes keep metadata small)."""
+    out = []
+    for stage, info in sorted(stages.items()):
+        weights = ",".join(f"{name}:{(h or 'unchecked')[:19]}" for name, h in sorted(info.get("weights", {}).items()))
+        out.append(f"{stage}={info.get('impl', '?')}" + (f"[{weights}]" if weights else ""))
+    return urllib.parse.quote(";".join(out), safe="=;[],:/.-_")
