@@ -54,7 +54,7 @@ flower: venv
 	  exit 2; fi; \
 	  exec $(PYBIN) -m celery -A worker.celery_app flower --address=$$ADDR --port=$${FLOWER_PORT:-5555}
 
-# One beat per deployment (it sends the nightly run at TRYON_NIGHTLY_AT, UTC).
+# One beat per deployment (the nightly run at TRYON_NIGHTLY_AT, UTC; the lost-chunk sweep every minute).
 beat: venv
 	$(PYBIN) -m celery -A worker.celery_app beat --loglevel=INFO --schedule=$${TRYON_BEAT_SCHEDULE:-$${TMPDIR:-/tmp}/tryon-celerybeat-schedule}
 

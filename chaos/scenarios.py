@@ -106,25 +106,38 @@ def start_run(stack: ChaosStack, bucket: str, force: bool = False) -> dict:
     from producer.plan import start_run as producer_start
     from worker.storage import Storage
 
-    app, queue = client_app(stack), stack.env.get("TRYON_QUEUE", "tryon")
+    s = settings_for(bucket)
+    return producer_start(Storage.from_settings(s), stack.redis(), s, _sender(stack), force=force,
+                          log=lambda *_: None)
+
+
+def _queue(stack: ChaosStack) -> str:
+    return stack.env.get("TRYON_QUEUE", "tryon")
+
+
+def _sender(stack: ChaosStack):
+    app, queue = client_app(stack), _queue(stack)
 
     def send(call: dict) -> None:  # as worker.tasks.send_render, on this stack's broker
         app.send_task("tryon.render_customer", kwargs=call["kwargs"], kwargsrepr=call["kwargsrepr"],
                       queue=queue, ignore_result=True)
-
-    s = settings_for(bucket)
-    return producer_start(Storage.from_settings(s), stack.redis(), s, send, force=force, log=lambda *_: None)
+    return send
 
 
 def wait_finished(stack: ChaosStack, run_id: str, timeout: float, during=None, poll: float = 0.5) -> dict | None:
     """Poll the run's status until it is finished; `during(status)` is called on each poll
     (the scenario's trigger). Tolerates the broker being down. None on timeout."""
     from worker.runs import RunBook
+    from worker.tasks import resend_lost
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            st = RunBook(stack.redis(), run_id).status()
+            book = RunBook(stack.redis(), run_id)
+            # As `make enqueue WAIT=1` does: chunks the broker lost are sent again once the
+            # run has stalled (worker/runs.py: 'Lost messages').
+            resend_lost(book, send=_sender(stack), celery_app=client_app(stack), queue=_queue(stack))
+            st = book.status()
         except Exception:  # Redis restarting
             time.sleep(0.5)
             continue
@@ -200,6 +213,9 @@ def tally(stack: ChaosStack, bucket: str, run_id: str, outcome: Outcome, baselin
         outcome.details["differs_from_clean_run"] = mismatched
     if report is not None:
         outcome.details["report_counts"] = report["counts"]
+        # Why pairs failed, so a failing check says what went wrong, not only how many.
+        outcome.details["failure_reasons"] = sorted({p.get("reason", "") for p in entries.values()
+                                                     if p["status"] == "failed"})
     return report
 
 

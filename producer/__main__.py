@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     import redis
 
     from worker.runs import RunBook, wait_for
-    from worker.tasks import send_render
+    from worker.tasks import resend_lost, send_render
 
     client = redis.Redis.from_url(s.redis_url)
     try:
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
             done = st["rendered"] + st["failed"] + st["skipped_by_worker"]
             bar.update(done - bar.n)
             bar.set_postfix(failed=st["failed"], refresh=False)
-        st = wait_for(book, timeout=args.timeout, on_progress=progress)
+        st = wait_for(book, timeout=args.timeout, on_progress=progress, resend_lost=resend_lost)
     report = storage.get_json(f"{s.runs_prefix}{summary['run_id']}/report.json") or {}
     for f in report.get("failures", []):
         print(f"failed: {f['customer']} × {f['garment']}: {f.get('reason')}")

@@ -208,8 +208,14 @@ def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[dict]
         book.create(plan, {"invalid_inputs": counts.invalid_inputs,
                            "pairs_planned": len(plan["customers"]) * len(plan["garments"])})
         storage.put_json(keys.run_key(s.runs_prefix, run_id, "plan.json"), plan)
+        sent = []
         for chunk in iter_chunks(storage, plan, counts):
             send(task_call(plan, chunk))
+            sent.append(chunk.id)
+            if len(sent) >= 1000:  # remembered in batches: lost messages are found by these ids
+                book.mark_sent(sent)
+                sent = []
+        book.mark_sent(sent)
         book.r.hset(book.key, mapping={"pairs_up_to_date": counts.pairs_up_to_date})
         book.set_enqueued(counts.chunks, counts.pairs_to_render)
     except BaseException:

@@ -177,3 +177,92 @@ def test_producer_dry_run_prints_the_plan_and_writes_nothing(stack, bucket):
     assert "readme.txt': not an image" in out.stdout
     assert '{"to_render": 10, "skipped": 0, "invalid": 1, "tasks": 6}' in out.stdout
     assert [o.key for o in st.list("runs/")] == [] and [o.key for o in st.list("tryon/")] == []
+
+
+class _ChainStoppedMidChunk:
+    """The chain's interface (prepare_person, render) with real arrays, whose second render
+    call is interrupted as Celery's soft time limit interrupts a task."""
+
+    def __init__(self):
+        self.render_calls = 0
+
+    def prepare_person(self, photo, name=None):
+        return _person(1)
+
+    def render(self, person, images, names=None):
+        from celery.exceptions import SoftTimeLimitExceeded
+        from models.chain import Composite
+
+        self.render_calls += 1
+        if self.render_calls == 2:
+            raise SoftTimeLimitExceeded()
+        return [Composite(image=np.full((128, 96, 3), 90 + i, np.uint8), tryon=np.zeros((256, 192, 3), np.float32),
+                          stages={"render": {"impl": "test", "weights": {}}}, timings={"render": 0.01})
+                for i, _ in enumerate(images)]
+
+
+def test_a_chunk_interrupted_by_its_time_limit_reports_written_pairs_as_rendered(stack, bucket, redis_client):
+    """Found by CI: a chunk whose soft time limit fired after its composites were written
+    (Redis restarting) was reported as failed although the composites were in the bucket."""
+    import cv2
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from worker.render_job import finish_interrupted, render_chunk
+
+    st = _storage(stack, bucket)
+    ok, png = cv2.imencode(".png", np.full((128, 96, 3), 128, np.uint8))
+    st.put("customers/ann.png", png.tobytes(), "image/png")
+    for g in ("a", "b", "c"):
+        st.put(f"catalogue/{g}.png", png.tobytes(), "image/png")
+    etag = st.head("customers/ann.png")["etag"]
+    plan = {"run_id": new_run_id(), "chain": "test-chain", "force": False, "bucket": bucket,
+            "prefixes": {"output": "tryon/", "customers": "customers/", "catalogue": "catalogue/"},
+            "customers": [["customers/ann.png", etag, 1]],
+            "garments": [[f"catalogue/{g}.png", st.head(f"catalogue/{g}.png")["etag"], 1] for g in "abc"]}
+    cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{plan['run_id']}")
+    written: dict[int, dict] = {}
+    with pytest.raises(SoftTimeLimitExceeded):
+        render_chunk(st, cache, _ChainStoppedMidChunk(), plan, 0, [0, 1, 2],
+                     settings_for(stack, bucket, render_batch=1), results=written)
+
+    results = finish_interrupted(written, [0, 1, 2], "time limit (8s) exceeded for the chunk")
+    assert [r["status"] for r in results] == ["rendered", "failed", "failed"]
+    assert results[1]["reason"] == "time limit (8s) exceeded for the chunk"
+    head = st.head("tryon/ann/a.jpg")
+    assert head is not None and results[0]["etag"] == head["etag"]
+    assert st.head("tryon/ann/b.jpg") is None
+
+
+def test_lost_chunks_are_resent_only_when_the_run_stalled_with_an_empty_queue(redis_client):
+    from worker.runs import chunk_id, parse_chunk_id
+
+    assert parse_chunk_id(chunk_id(12, [[0, 4], [9, 12]])) == (12, [[0, 4], [9, 12]])
+    with pytest.raises(ValueError):
+        parse_chunk_id("12:0-4")
+
+    run_id = new_run_id()
+    book = RunBook(redis_client, run_id, ttl=600)
+    book.create({"run_id": run_id, "created": "now", "bucket": "b", "chain": "c"}, {})
+    ids = [chunk_id(ci, [[0, 2]]) for ci in range(5)]
+    book.mark_sent(ids)
+    book.set_enqueued(chunks_total=5, pairs_to_render=10)
+    for c in ids[:3]:
+        book.record_chunk(c, int(c[1]), [{"garment": 0, "status": "rendered"}, {"garment": 1, "status": "rendered"}])
+    assert book.unrecorded_chunks() == ids[3:]
+    progress_at = float(book.status()["progress_at"])
+
+    resent = []
+
+    def send_chunk(plan, customer, ranges):
+        resent.append(chunk_id(customer, ranges))
+
+    # Still within the stall period: the missing chunks may be queued or running.
+    assert book.resend_lost_chunks(send_chunk, stalled_after=60, queue_length=lambda: 0, now=progress_at + 30) == 0
+    # Stalled, but messages are waiting in the queue (e.g. every worker is down): nothing lost.
+    assert book.resend_lost_chunks(send_chunk, stalled_after=60, queue_length=lambda: 7, now=progress_at + 61) == 0
+    assert resent == []
+    # Stalled with an empty queue: exactly the unrecorded chunks, once.
+    assert book.resend_lost_chunks(send_chunk, stalled_after=60, queue_length=lambda: 0, now=progress_at + 61) == 2
+    assert resent == ids[3:] and book.status()["chunks_resent"] == 2
+    assert book.resend_lost_chunks(send_chunk, stalled_after=60, queue_length=lambda: 0, now=progress_at + 62) == 0
+    assert resent == ids[3:]

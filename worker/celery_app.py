@@ -52,12 +52,14 @@ app.conf.update(
     enable_utc=True,
 )
 
+# Beat: the lost-message sweep always; the nightly run unless TRYON_NIGHTLY_AT=off.
+app.conf.beat_schedule = {
+    "sweep-runs": {"task": "tryon.sweep_runs", "schedule": 60.0, "options": {"queue": _s.queue, "expires": 60}},
+}
 _nightly = nightly_time(_s.nightly_at)
 if _nightly is not None:
-    app.conf.beat_schedule = {
-        "nightly-run": {
-            "task": "tryon.nightly",
-            "schedule": crontab(hour=_nightly[0], minute=_nightly[1]),
-            "options": {"queue": _s.queue, "expires": 6 * 3600},
-        }
+    app.conf.beat_schedule["nightly-run"] = {
+        "task": "tryon.nightly",
+        "schedule": crontab(hour=_nightly[0], minute=_nightly[1]),
+        "options": {"queue": _s.queue, "expires": 6 * 3600},
     }

@@ -51,6 +51,7 @@ class Settings:
     run_lock_ttl: int      # an active-run lock older than this is presumed dead
     report_max_pairs: int  # report.json lists every pair up to this many (failures always)
     nightly_at: str        # "HH:MM" (UTC) for the Celery beat schedule; "" or "off" disables it
+    run_stalled_after: int  # seconds without progress (and an empty queue) before lost chunks are resent
 
 
 def settings() -> Settings:
@@ -82,6 +83,10 @@ def settings() -> Settings:
         run_lock_ttl=int(_env("TRYON_RUN_LOCK_TTL", str(20 * 3600))),
         report_max_pairs=int(_env("TRYON_REPORT_MAX_PAIRS", "20000")),
         nightly_at=_env("TRYON_NIGHTLY_AT", "02:00"),
+        # Longer than a message can stay unacknowledged: the visibility timeout (3 × the hard
+        # limit, worker/celery_app.py), plus one execution, plus kombu's restore scan.
+        run_stalled_after=int(_env("TRYON_RUN_STALLED_AFTER",
+                                   str(4 * int(_env("TRYON_TASK_TIME_LIMIT", "1200")) + 30))),
     )
 
 

@@ -18,6 +18,7 @@ import time
 import botocore.exceptions
 import cv2
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 
 from models.chain import MAX_PIXELS, BadInputError, check_image
 from worker import keys
@@ -78,13 +79,16 @@ def _fetch(storage: Storage, key: str, name: str):
 
 
 def render_chunk(storage: Storage, cache: PersonCache, chain, plan: dict, customer_index: int,
-                 garment_indices: list[int], s: Settings, chain_version: str | None = None) -> list[dict]:
+                 garment_indices: list[int], s: Settings, chain_version: str | None = None,
+                 results: dict[int, dict] | None = None) -> list[dict]:
     """`chain_version`: what this worker actually runs (models.chain.chain_version()); the
-    composites are stamped with it. Defaults to the version the run was planned with."""
+    composites are stamped with it. Defaults to the version the run was planned with.
+    `results`: filled in place as pairs finish, so a caller interrupted mid-chunk (time limit)
+    still knows which composites were written."""
     p = plan["prefixes"]
     chain_version = chain_version or plan["chain"]
     customer_key, customer_etag, _ = plan["customers"][customer_index]
-    results: dict[int, dict] = {}
+    results = {} if results is None else results
 
     def fail(gi: int, reason: str) -> None:
         results[gi] = {"garment": gi, "status": "failed", "reason": reason}
@@ -179,6 +183,13 @@ def render_chunk(storage: Storage, cache: PersonCache, chain, plan: dict, custom
     return [results[gi] for gi in garment_indices]
 
 
+def finish_interrupted(results: dict[int, dict], garment_indices: list[int], reason: str) -> list[dict]:
+    """The chunk's results after an interruption (time limit, an error that ended the task):
+    pairs already written or found up to date keep that status, the rest fail with `reason`."""
+    return [results[gi] if gi in results else {"garment": gi, "status": "failed", "reason": reason}
+            for gi in garment_indices]
+
+
 def named(reason: str, key: str) -> str:
     """Stages name their input generically ('photo: no person found', 'garment 0: …'); the
     report line must name the object (found by chaos/ bad_inputs)."""
@@ -198,6 +209,8 @@ def _render_batch(chain, person, batch):
         if len(batch) == 1:
             yield batch[0], None, named(str(e), batch[0][1])
             return
+    except SoftTimeLimitExceeded:  # an Exception too: it ends the chunk, it is not this garment's fault
+        raise
     except Exception as e:  # a chain bug on one input must not lose the batch or crash the worker
         log.exception("render failed for a batch of %d", len(batch))
         if len(batch) == 1:

@@ -7,11 +7,21 @@ Redis keys of one run (all expire after TRYON_RUN_TTL):
     tryon:run:<id>:finalized  set once by whoever writes the report
     tryon:active-run:<bucket> the run currently active on that bucket (overlap guard)
 
+    tryon:run:<id>:sent       set: every chunk id the producer enqueued (deleted with the report)
+
 Counting is idempotent per chunk id: a chunk's results are added with HSETNX and the counters
 move in the same Lua script only when that HSETNX created the field, so a re-delivered task
 never counts twice. The run completes when chunks done == chunks total; `total` is only known
 once the producer has enqueued everything, so both the producer (after setting it) and every
 chunk (after recording) check, and a SET NX decides which one writes the report.
+
+Lost messages: Redis can lose a message in flight (kombu pops it with BRPOP, then records it
+as unacknowledged in a second command; a broker killed in between loses it). Every waiter
+(`make enqueue WAIT=1`, the demo) and beat's `tryon.sweep_runs` call `resend_lost_chunks`:
+once a running run has made no progress for longer than any message can stay unacknowledged
+(visibility timeout + hard time limit) and the queue is empty, the chunks that were sent but
+never recorded are sent again. That is safe: rendering skips pairs already written, and
+recording counts a chunk once.
 """
 from __future__ import annotations
 
@@ -35,6 +45,7 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('HINCRBY', KEYS[2], 'skipped_by_worker', ARGV[5])
   redis.call('HINCRBY', KEYS[2], 's3_retries', ARGV[6])
   redis.call('HINCRBY', KEYS[2], 'task_retries', ARGV[7])
+  redis.call('HSET', KEYS[2], 'progress_at', ARGV[8])
   return 1
 end
 return 0
@@ -44,7 +55,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 _INT_FIELDS = ("pairs_planned", "pairs_to_render", "pairs_up_to_date", "invalid_inputs", "chunks_total",
-               "chunks_done", "rendered", "failed", "skipped_by_worker", "s3_retries", "task_retries")
+               "chunks_done", "rendered", "failed", "skipped_by_worker", "s3_retries", "task_retries",
+               "chunks_resent")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -55,6 +67,14 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 def chunk_id(customer_index: int, garment_ranges: list[list[int]]) -> str:
     return f"c{customer_index}:" + ",".join(f"{a}-{b}" for a, b in garment_ranges)
+
+
+def parse_chunk_id(chunk: str) -> tuple[int, list[list[int]]]:
+    """chunk_id's inverse: 'c3:0-4,9-12' → (3, [[0, 4], [9, 12]])."""
+    customer, _, ranges = chunk.partition(":")
+    if not customer.startswith("c") or not ranges:
+        raise ValueError(f"not a chunk id: {chunk!r}")
+    return int(customer[1:]), [[int(a), int(b)] for a, b in (r.split("-") for r in ranges.split(","))]
 
 
 class RunBook:
@@ -74,9 +94,17 @@ class RunBook:
         pipe.expire(self.key, self.ttl)
         pipe.execute()
 
+    def mark_sent(self, chunk_ids: list[str]) -> None:
+        """Remember enqueued chunks (the producer calls this per batch of messages it sent)."""
+        if chunk_ids:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.sadd(f"{self.key}:sent", *chunk_ids)
+            pipe.expire(f"{self.key}:sent", self.ttl)
+            pipe.execute()
+
     def set_enqueued(self, chunks_total: int, pairs_to_render: int) -> None:
         self.r.hset(self.key, mapping={"chunks_total": chunks_total, "pairs_to_render": pairs_to_render,
-                                       "state": "running"})
+                                       "state": "running", "progress_at": f"{time.time():.3f}"})
 
     # --- worker side ----------------------------------------------------------------------
     def plan(self) -> dict | None:
@@ -91,7 +119,7 @@ class RunBook:
         payload = json.dumps({"customer": customer_index, "pairs": pairs, "retries": retries}, separators=(",", ":"))
         added = self._record(keys=[f"{self.key}:chunks", self.key],
                              args=[chunk, payload, n["rendered"], n["failed"], n["skipped"],
-                                   int(retries.get("s3", 0)), int(retries.get("task", 0))])
+                                   int(retries.get("s3", 0)), int(retries.get("task", 0)), f"{time.time():.3f}"])
         self.r.expire(f"{self.key}:chunks", self.ttl)
         return bool(added)
 
@@ -108,6 +136,49 @@ class RunBook:
     def chunks(self):
         for _, value in self.r.hscan_iter(f"{self.key}:chunks", count=500):
             yield json.loads(value)
+
+    def unrecorded_chunks(self) -> list[str]:
+        """Chunks enqueued whose results were never recorded (queued, running, or lost)."""
+        missing, batch = [], []
+
+        def check(ids):
+            pipe = self.r.pipeline(transaction=False)
+            for c in ids:
+                pipe.hexists(f"{self.key}:chunks", c)
+            missing.extend(c for c, seen in zip(ids, pipe.execute()) if not seen)
+
+        for member in self.r.sscan_iter(f"{self.key}:sent", count=1000):
+            batch.append(member.decode())
+            if len(batch) == 1000:
+                check(batch)
+                batch = []
+        if batch:
+            check(batch)
+        return sorted(missing)
+
+    def resend_lost_chunks(self, send_chunk, stalled_after: float, queue_length, now: float | None = None) -> int:
+        """Send again the chunks lost by the broker; the number sent (see the module docstring).
+        `send_chunk(plan, customer, ranges)` enqueues one; `queue_length()` counts the messages
+        waiting in the broker's queue. Several callers may race: a SET NX lets one of them act
+        per stall period."""
+        now = time.time() if now is None else now
+        st = self.status()
+        if st.get("state") != "running" or self.is_complete(st):
+            return 0
+        if now - float(st.get("progress_at") or now) < stalled_after or queue_length() > 0:
+            return 0
+        if not self.r.set(f"{self.key}:resending", "1", nx=True, ex=max(1, int(stalled_after))):
+            return 0
+        plan = self.plan()
+        lost = self.unrecorded_chunks()
+        for chunk in lost:
+            customer, ranges = parse_chunk_id(chunk)
+            send_chunk(plan, customer, ranges)
+        pipe = self.r.pipeline()
+        pipe.hincrby(self.key, "chunks_resent", len(lost))
+        pipe.hset(self.key, "progress_at", f"{now:.3f}")  # give the resent chunks a full period
+        pipe.execute()
+        return len(lost)
 
     def try_finalize(self, storage: Storage) -> dict | None:
         """Write report.json + index.html if the run is complete and nobody else has; the report or None."""
@@ -126,6 +197,7 @@ class RunBook:
             self.r.delete(f"{self.key}:finalized")  # let the next completion check try again
             raise
         self.r.hset(self.key, mapping={"state": "finished", "finished": report["finished"]})
+        self.r.delete(f"{self.key}:sent")  # the largest key of a run, only needed while it runs
         release_active_run(self.r, plan["bucket"], self.run_id)
         return report
 
@@ -192,7 +264,7 @@ def build_report(plan: dict, status: dict, chunks: list[dict], storage: Storage 
     counts = {k: status[k] for k in ("pairs_planned", "pairs_up_to_date", "pairs_to_render", "rendered",
                                      "skipped_by_worker", "failed", "invalid_inputs", "chunks_total")}
     # Retries spent (bounded: TRYON_S3_MAX_ATTEMPTS per S3 call, max_retries per task).
-    counts.update({k: int(status.get(k, 0)) for k in ("s3_retries", "task_retries")})
+    counts.update({k: int(status.get(k, 0)) for k in ("s3_retries", "task_retries", "chunks_resent")})
     report = {
         "run_id": plan["run_id"], "bucket": plan["bucket"], "chain": plan["chain"], "force": plan["force"],
         "created": plan["created"], "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -247,10 +319,14 @@ img{{height:160px}} .failed{{background:#fdd}} .none{{color:#888}} table{{border
 """
 
 
-def wait_for(book: RunBook, timeout: float | None = None, poll: float = 0.5, on_progress=None) -> dict:
-    """Block until the run's report is written (state 'finished'); returns the final status."""
+def wait_for(book: RunBook, timeout: float | None = None, poll: float = 0.5, on_progress=None,
+             resend_lost=None) -> dict:
+    """Block until the run's report is written (state 'finished'); returns the final status.
+    `resend_lost(book)`: called on every poll to recover lost messages (worker.tasks.resend_lost)."""
     start = time.monotonic()
     while True:
+        if resend_lost is not None:
+            resend_lost(book)
         st = book.status()
         if on_progress:
             on_progress(st)

@@ -3,6 +3,7 @@
     tryon.render_customer(run, customer, garments, chunk)   one customer × a chunk of garments
     tryon.finalize_run(run)                                 write report.json + index.html if complete
     tryon.nightly()                                         the producer over the whole bucket (beat)
+    tryon.sweep_runs()                                      resend chunks the broker lost (beat, every minute)
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from celery.signals import worker_process_init
 from worker.celery_app import app
 from worker.config import settings
 from worker.person_cache import PersonCache
-from worker.render_job import render_chunk
+from worker.render_job import finish_interrupted, render_chunk
 from worker.runs import RunBook
 from worker.storage import TRANSIENT_ERRORS, RetryCounter, Storage, make_client
 
@@ -122,9 +123,11 @@ class RecordingTask(Task):
             book = RunBook(p.redis, kwargs["run"], ttl=p.s.run_ttl)
             from producer.plan import from_ranges
             reason = f"task failed: {type(exc).__name__}: {exc}"
+            # Pairs this execution already wrote stay rendered: the report must not call a
+            # pair failed whose composite is in the bucket.
+            written = getattr(self.request, "tryon_results", None) or {}
             book.record_chunk(kwargs["chunk"], kwargs["customer"],
-                              [{"garment": gi, "status": "failed", "reason": reason}
-                               for gi in from_ranges(kwargs["garments"])],
+                              finish_interrupted(written, from_ranges(kwargs["garments"]), reason),
                               retries={"task": self.request.retries, "s3": _s3_retries_since(self, p)})
             book.try_finalize(p.storage(p.plan(kwargs["run"])))
         except Exception:
@@ -157,15 +160,17 @@ def render_customer(self, run: str, customer: int, garments: list[list[int]], ch
         book.record_chunk(chunk, customer, results)
         book.try_finalize(p.storage(plan))
         return {"run": run, "chunk": chunk, "rendered": 0, "skipped": 0, "failed": len(indices)}
+    written: dict[int, dict] = {}  # filled as pairs finish; survives an interruption
+    self.request.tryon_results = written
     try:
         if plan["chain"] != p.chain_version:  # e.g. the producer ran where other weights are
             log.warning("run %s was planned for chain %s; this worker runs %s (composites get the latter)",
                         run, plan["chain"], p.chain_version)
         results = render_chunk(p.storage(plan), p.cache, chain, plan, customer, indices, p.s,
-                               chain_version=p.chain_version)
+                               chain_version=p.chain_version, results=written)
     except SoftTimeLimitExceeded:
-        results = [{"garment": gi, "status": "failed",
-                    "reason": f"time limit ({p.s.task_soft_time_limit}s) exceeded for the chunk"} for gi in indices]
+        results = finish_interrupted(written, indices,
+                                     f"time limit ({p.s.task_soft_time_limit}s) exceeded for the chunk")
     book.record_chunk(chunk, customer, results,
                       retries={"s3": p.s3_retries.total - s3_retries_before, "task": self.request.retries})
     book.try_finalize(p.storage(plan))
@@ -184,6 +189,48 @@ def send_render(call: dict) -> None:
     # ignore_result: the run book in Redis is the result; this also spares the producer a
     # result subscription per message.
     render_customer.apply_async(kwargs=call["kwargs"], kwargsrepr=call["kwargsrepr"], ignore_result=True)
+
+
+def queue_length(celery_app=None, queue: str | None = None) -> int:
+    """Messages waiting in the render queue (kombu's passive declare; an empty Redis queue
+    does not exist, which kombu reports as an error)."""
+    from kombu.exceptions import ChannelError
+
+    with (celery_app or app).connection_for_write() as conn:
+        try:
+            return conn.default_channel.queue_declare(queue=queue or settings().queue, passive=True).message_count
+        except ChannelError:
+            return 0
+
+
+def resend_lost(book: RunBook, send=send_render, celery_app=None, queue: str | None = None,
+                stalled_after: float | None = None) -> int:
+    """Recover the run's chunks the broker lost (worker.runs: 'Lost messages'). `send`,
+    `celery_app`, `queue` and `stalled_after` default to this worker's settings; a client of
+    another broker passes its own."""
+    from producer.plan import Chunk, task_call
+
+    def send_chunk(plan, customer, ranges):
+        send(task_call(plan, Chunk(customer, ranges, sum(b - a for a, b in ranges))))
+
+    stalled_after = settings().run_stalled_after if stalled_after is None else stalled_after
+    sent = book.resend_lost_chunks(send_chunk, stalled_after,
+                                   lambda: queue_length(celery_app, queue))
+    if sent:
+        log.warning("run %s: no progress and an empty queue; resent %d lost chunk(s)", book.run_id, sent)
+    return sent
+
+
+@app.task(name="tryon.sweep_runs")
+def sweep_runs() -> dict:
+    """Beat, every minute: resend lost chunks of every active run."""
+    p = proc()
+    resent = {}
+    for key in p.redis.scan_iter("tryon:active-run:*"):
+        run_id = (p.redis.get(key) or b"").decode()
+        if run_id:
+            resent[run_id] = resend_lost(RunBook(p.redis, run_id, ttl=p.s.run_ttl))
+    return resent
 
 
 @app.task(name="tryon.nightly", autoretry_for=RETRY_ON, retry_backoff=True, max_retries=3)
