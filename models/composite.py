@@ -155,15 +155,40 @@ def fill_background(base: np.ndarray, region: np.ndarray) -> np.ndarray:
 
 
 def thin_part(region: np.ndarray, max_half_width: float) -> np.ndarray:
-    """`region` without its parts thicker than 2·max_half_width (a morphological opening with a
-    disc of that radius finds them; they are widened by a pixel so no seam is left)."""
+    """`region` without its parts thicker than 2·max_half_width: a morphological opening with a
+    disc of that radius finds them (they are widened by a pixel so no seam is left). The opening
+    is done with Euclidean distance transforms, in time linear in the pixels: cv2.morphologyEx
+    with a disc that large took a quarter of a pair's time on 1024-px photos."""
     radius = int(round(max_half_width))
     if radius < 1 or not region.any():
         return region
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    thick = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, disc)
-    thick = cv2.dilate(thick, np.ones((3, 3), np.uint8)) > 0
-    return region & ~thick
+    # Only around the region (an opening never leaves it); the margin keeps the border exact.
+    ys, xs = np.nonzero(region)
+    pad = radius + 2
+    y0, y1 = max(0, ys.min() - pad), min(region.shape[0], ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(region.shape[1], xs.max() + 1 + pad)
+    h, w = region.shape
+    # Beyond the image's own edges the region continues (cv2.erode's default border); the other
+    # sides get one row of background.
+    top, bottom, left, right = (pad if y0 == 0 else 1, pad if y1 == h else 1,
+                                pad if x0 == 0 else 1, pad if x1 == w else 1)
+    window = cv2.copyMakeBorder(region[y0:y1, x0:x1].astype(np.uint8), top, bottom, left, right,
+                                cv2.BORDER_CONSTANT, value=0)
+    inside = (slice(top, top + y1 - y0), slice(left, left + x1 - x0))
+    beyond = np.ones(window.shape, bool)
+    beyond[inside] = False
+    for edge, band in ((y0 == 0, np.s_[:top]), (y1 == h, np.s_[-bottom:]),
+                       (x0 == 0, np.s_[:, :left]), (x1 == w, np.s_[:, -right:])):
+        if edge:
+            window[band] = 1
+    # erosion: farther than `radius` from the outside; dilation back: within `radius` of that
+    eroded = cv2.distanceTransform(window, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) > radius
+    eroded[beyond] = False
+    thick = cv2.distanceTransform((~eroded).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius
+    thick = cv2.dilate(thick.astype(np.uint8), np.ones((3, 3), np.uint8))[inside] > 0
+    out = region.copy()
+    out[y0:y1, x0:x1] &= ~thick
+    return out
 
 
 def _clothed_arm(crop_rgb: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -144,3 +144,43 @@ def test_thick_remnant_off_the_body_is_kept_thin_one_removed():
     assert np.abs(out[195:245, 155:185] - before[195:245, 155:185]).max() < 1e-6
     strip = out[195:245, 11:17]
     assert np.linalg.norm(strip - OLD / 255, axis=2).min() > 0.25
+
+
+def test_thin_part_agrees_with_an_opening_by_a_disc():
+    """thin_part's distance-transform opening against cv2.morphologyEx with an elliptical
+    kernel of the same radius (what it replaced, 6× slower at 1024 px): the same pixels up to
+    the disc's discretisation, including regions cut by the image edge."""
+    import cv2
+
+    from models.composite import thin_part
+
+    def by_disc(region, radius):
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        thick = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, disc)
+        return region & ~(cv2.dilate(thick, np.ones((3, 3), np.uint8)) > 0)
+
+    rng = np.random.default_rng(7)
+    differing = total = 0
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(120, 320, 2))
+        canvas = np.zeros((h, w), np.uint8)
+        for _ in range(4):
+            centre = (int(rng.integers(-20, w + 20)), int(rng.integers(-20, h + 20)))
+            if rng.random() < 0.5:
+                cv2.circle(canvas, centre, int(rng.integers(5, 80)), 1, -1)
+            else:
+                cv2.line(canvas, centre, (int(rng.integers(0, w)), int(rng.integers(0, h))), 1, int(rng.integers(2, 60)))
+        region = canvas.astype(bool)
+        radius = int(rng.integers(2, 25))
+        got = thin_part(region, radius)
+        assert not (got & ~region).any()  # never adds pixels
+        differing += int((got != by_disc(region, radius)).sum())
+        total += int(region.sum())
+    assert differing / total < 0.002, differing / total
+
+    strip_and_blob = np.zeros((200, 200), bool)
+    strip_and_blob[20:180, 10:18] = True    # 8 px wide: stays
+    strip_and_blob[60:140, 100:180] = True  # 80 px wide: removed
+    kept = thin_part(strip_and_blob, 10)
+    # (a disc's opening leaves a square's corners: so does thin_part)
+    assert kept[20:180, 10:18].all() and kept[60:140, 100:180].mean() < 0.02
