@@ -84,6 +84,7 @@ class BodyFrame:
 
     labels: np.ndarray | None = None  # the person's parse at the working size, if any
     _body_not_head: np.ndarray | None = None  # cache of arm_outer_half_width
+    _torso: np.ndarray | None = None  # cache of side_half_widths (it measures at many depths)
 
     def arm_outer_half_width(self, centre: np.ndarray, outward: np.ndarray) -> float:
         """How far the person's arm (any body label but head) reaches from a point of the arm
@@ -110,16 +111,12 @@ class BodyFrame:
         model = self.half_width(f)
         if self.labels is None:
             return model, model
-        measured = [_run_length(self.labels, self.point(0, f), sign * self.across) / self.ds
+        if self._torso is None:
+            self._torso = ~np.isin(self.labels, NOT_TORSO_LABELS)
+        measured = [_run_over(self._torso, self.point(0, f), sign * self.across) / self.ds
                     for sign in (-1.0, 1.0)]
         lo, hi = PARSE_WIDTH_RANGE
         return tuple(model if m <= 0 else float(np.clip(m, lo * model, hi * model)) for m in measured)
-
-
-def _run_length(labels: np.ndarray, start: np.ndarray, direction: np.ndarray) -> float:
-    """Distance from `start` along `direction` over torso-labelled pixels (gaps of a few
-    pixels bridged); 0 if `start` is not on the torso."""
-    return _run_over(~np.isin(labels, NOT_TORSO_LABELS), start, direction)
 
 
 def _run_over(torso: np.ndarray, start: np.ndarray, direction: np.ndarray) -> float:
@@ -437,13 +434,24 @@ def warp_garment(garment_bgr: np.ndarray, marks: GarmentLandmarks, body: BodyFra
         part_mask = cv2.dilate((marks.parts == part).astype(np.uint8), seam_kernel) & garment
         part_mask = cv2.erode(part_mask, edge_kernel).astype(np.float32)
         map_x, map_y = backward_grid(person_xy, garment_xy, out_h, out_w)
-        warped = cv2.remap(rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.remap(part_mask, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        window = np.s_[:, :]
+        capsule = None
         if part != PART_BODY:
             side = "left" if part == PART_OF_SIDE["left"] else "right"
-            a *= _capsule((out_h, out_w), body.arms[side], 1.1 * body.ds)
-        image = image * (1 - a[..., None]) + warped * a[..., None]
-        alpha = alpha + a * (1 - alpha)
+            capsule = _capsule((out_h, out_w), body.arms[side], 1.1 * body.ds)
+            if not capsule.any():
+                continue
+            # A sleeve lands only inside its capsule: remap and blend that window, not the
+            # whole image (same result: outside it the sleeve's alpha is 0).
+            ys, xs = np.nonzero(capsule)
+            window = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        mx, my = map_x[window], map_y[window]
+        warped = cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        a = cv2.remap(part_mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if capsule is not None:
+            a *= capsule[window]
+        image[window] = image[window] * (1 - a[..., None]) + warped * a[..., None]
+        alpha[window] = alpha[window] + a * (1 - alpha[window])
     # colour under a partial alpha is premultiplied above; un-premultiply for the compositor
     image = np.where(alpha[..., None] > 1e-4, image / np.maximum(alpha[..., None], 1e-4), 0)
     return np.clip(image, 0, 1).astype(np.float32), np.clip(alpha, 0, 1).astype(np.float32)
