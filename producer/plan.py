@@ -80,32 +80,39 @@ def build_plan(storage: Storage, s: Settings, run_id: str, force: bool, chain: s
 
 
 def garments_to_render(storage: Storage, plan: dict, ci: int) -> list[int]:
-    """Indices of garments whose composite with customer `ci` is missing or stale."""
+    """Indices of garments whose composite with customer `ci` is missing or stale.
+
+    One LIST of the customer's output folder says which composites exist (one deleted by hand
+    is rendered again); the customer's _index.json gives their fingerprints; a composite the
+    index does not know as it is now (another ETag: written by a run that died before
+    indexing it, or replaced by hand) is checked with a HEAD."""
     n = len(plan["garments"])
     if plan["force"]:
         return list(range(n))
     p = plan["prefixes"]
     customer_key, customer_etag, _ = plan["customers"][ci]
+    folder = keys.customer_folder(p["output"], customer_key, p["customers"])
+    existing = {o.key: o.etag for o in storage.list(folder)}
+    if not existing:
+        return list(range(n))
     index = storage.get_json(keys.index_key(p["output"], customer_key, p["customers"])) or {}
     indexed = index.get("composites", {})
-    todo, unindexed = [], []
+    todo = []
     for gi, (garment_key, garment_etag, _) in enumerate(plan["garments"]):
+        out_key = keys.composite_key(p["output"], customer_key, p["customers"], garment_key, p["catalogue"])
+        if out_key not in existing:
+            todo.append(gi)
+            continue
         fp = keys.fingerprint(customer_etag, garment_etag, plan["chain"])
         entry = indexed.get(garment_key)
-        if entry is None:
-            unindexed.append((gi, fp))
-        elif entry.get("fingerprint") != fp:
+        if entry is not None and entry.get("etag") == existing[out_key]:
+            current = entry.get("fingerprint") == fp
+        else:
+            head = storage.head(out_key)
+            current = head is not None and head["metadata"].get("tryon-fingerprint") == fp
+        if not current:
             todo.append(gi)
-    if unindexed:  # fallback: HEAD only the composites that exist
-        folder = keys.customer_folder(p["output"], customer_key, p["customers"])
-        existing = {o.key for o in storage.list(folder)}
-        for gi, fp in unindexed:
-            out_key = keys.composite_key(p["output"], customer_key, p["customers"], plan["garments"][gi][0],
-                                         p["catalogue"])
-            head = storage.head(out_key) if out_key in existing else None
-            if head is None or head["metadata"].get("tryon-fingerprint") != fp:
-                todo.append(gi)
-    return sorted(todo)
+    return todo
 
 
 def to_ranges(indices: list[int]) -> list[list[int]]:

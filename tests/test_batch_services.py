@@ -143,22 +143,35 @@ def test_customer_index_merges_concurrent_updates(stack, bucket, redis_client):
     assert sorted(st.get_json(key)["composites"]) == [f"catalogue/g{i}.jpg" for i in range(6)]
 
 
-def test_planner_uses_the_index_then_head_as_fallback(stack, bucket):
+def test_planner_uses_the_listing_and_index_then_head_as_fallback(stack, bucket):
     st = _storage(stack, bucket)
     st.put("customers/alice.jpg", b"photo", "image/jpeg")
-    for g in ("a", "b", "c"):
+    for g in ("a", "b", "c", "d", "e"):
         st.put(f"catalogue/{g}.jpg", g.encode(), "image/jpeg")
     s = settings_for(stack, bucket)
     plan = build_plan(st, s, "r", force=False, chain="v1")
     cust_etag = plan["customers"][0][1]
     fp = {g[0]: keys.fingerprint(cust_etag, g[1], "v1") for g in plan["garments"]}
-    # a: indexed and current; b: written but not indexed (HEAD finds it); c: stale in the index
-    st.put("tryon/alice/b.jpg", b"jpg", "image/jpeg", {"tryon-fingerprint": fp["catalogue/b.jpg"]})
+    assert garments_to_render(st, plan, 0) == [0, 1, 2, 3, 4]  # nothing rendered yet
+
+    def composite(g, fingerprint, body=b"jpg "):
+        return st.put(f"tryon/alice/{g}.jpg", body + g.encode(), "image/jpeg", {"tryon-fingerprint": fingerprint})
+
+    # a: indexed and current; b: written but not indexed (HEAD finds it current);
+    # c: stale in the index; d: indexed and current, but deleted by hand since;
+    # e: indexed as current, but replaced since by an object with an old fingerprint
+    etag_a, etag_c = composite("a", fp["catalogue/a.jpg"]), composite("c", "old")
+    composite("b", fp["catalogue/b.jpg"])
+    old_e = composite("e", fp["catalogue/e.jpg"])
+    composite("e", "old", body=b"other bytes ")
     st.put_json("tryon/alice/_index.json", {"version": 1, "composites": {
-        "catalogue/a.jpg": {"fingerprint": fp["catalogue/a.jpg"]}, "catalogue/c.jpg": {"fingerprint": "old"}}})
-    assert garments_to_render(st, plan, 0) == [2]
-    assert garments_to_render(st, dict(plan, chain="v2"), 0) == [0, 1, 2]  # new chain version: all stale
-    assert garments_to_render(st, dict(plan, force=True), 0) == [0, 1, 2]
+        "catalogue/a.jpg": {"fingerprint": fp["catalogue/a.jpg"], "etag": etag_a},
+        "catalogue/c.jpg": {"fingerprint": "old", "etag": etag_c},
+        "catalogue/d.jpg": {"fingerprint": fp["catalogue/d.jpg"], "etag": "gone"},
+        "catalogue/e.jpg": {"fingerprint": fp["catalogue/e.jpg"], "etag": old_e}}})
+    assert garments_to_render(st, plan, 0) == [2, 3, 4]
+    assert garments_to_render(st, dict(plan, chain="v2"), 0) == [0, 1, 2, 3, 4]  # new chain version: all stale
+    assert garments_to_render(st, dict(plan, force=True), 0) == [0, 1, 2, 3, 4]
 
 
 def test_producer_dry_run_prints_the_plan_and_writes_nothing(stack, bucket):
