@@ -120,7 +120,8 @@ def stages(options_key: tuple) -> dict:
             for stage, (seed, registry) in _stage_table().items()}
 
 
-def _stages(options: ChainOptions | None) -> tuple[ChainOptions, dict]:
+def loaded_stages(options: ChainOptions | None = None) -> tuple[ChainOptions, dict]:
+    """(options, {stage name: loaded stage object}) for `options` (default: the environment's)."""
     options = options or ChainOptions()
     return options, stages((options.mode, options.cpvton_original))
 
@@ -144,7 +145,7 @@ def prepare_person(photo: np.ndarray, options: ChainOptions | None = None, name:
                    stage_objects: dict | None = None) -> Person:
     """`stage_objects` (optional): explicit stage instances instead of the cached selection
     (the CLI passes networks loaded from its --gmm/--tom/... paths)."""
-    options, stage = _stages(options) if stage_objects is None else (options, stage_objects)
+    options, stage = loaded_stages(options) if stage_objects is None else (options, stage_objects)
     photo = check_image(photo, name)
     box = centre_crop_box(*photo.shape[:2])
     x0, y0, x1, y1 = box
@@ -164,7 +165,7 @@ def render(person: Person, garments: list[np.ndarray], options: ChainOptions | N
     """Render one person in each garment; the warp and render stages run once for the batch."""
     from models.paste_back import paste_back
 
-    options, stage = _stages(options) if stage_objects is None else (options, stage_objects)
+    options, stage = loaded_stages(options) if stage_objects is None else (options, stage_objects)
     names = names or [f"garment {i}" for i in range(len(garments))]
     garments = [check_image(g, n) for g, n in zip(garments, names)]
     masks = garment_masks or [None] * len(garments)

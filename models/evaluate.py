@@ -211,7 +211,7 @@ def evaluate_pairs(data: Path, options=None, ground_truth_person: bool = False) 
     (with the chain's own pose/parsing, or the GT person when `ground_truth_person`)."""
     from models import chain
 
-    options, stage = chain._stages(options)
+    options, stage = chain.loaded_stages(options)
     per_case = {}
     for person_name, garment_name in PAIRED_CASES:
         if not (Path(data) / "garments" / f"{garment_name}.jpg").is_file() or \
