@@ -162,11 +162,12 @@ def thin_part(region: np.ndarray, max_half_width: float) -> np.ndarray:
     radius = int(round(max_half_width))
     if radius < 1 or not region.any():
         return region
+    from models.garment_warp import mask_window
+
     # Only around the region (an opening never leaves it); the margin keeps the border exact.
-    ys, xs = np.nonzero(region)
     pad = radius + 2
-    y0, y1 = max(0, ys.min() - pad), min(region.shape[0], ys.max() + 1 + pad)
-    x0, x1 = max(0, xs.min() - pad), min(region.shape[1], xs.max() + 1 + pad)
+    rows, cols = mask_window(region, pad)
+    (y0, y1), (x0, x1) = (rows.start, rows.stop), (cols.start, cols.stop)
     h, w = region.shape
     # Beyond the image's own edges the region continues (cv2.erode's default border); the other
     # sides get one row of background.

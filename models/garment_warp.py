@@ -402,6 +402,16 @@ def backward_grid(person_xy: np.ndarray, garment_xy: np.ndarray, out_h: int, out
     return dense[..., 0], dense[..., 1]
 
 
+def mask_window(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """Rows and columns of `mask`'s True pixels, widened by `margin` and clipped to the image;
+    None if it has none. (cv2.boundingRect: no index arrays of the whole image.)"""
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    if w == 0:
+        return None
+    return (slice(max(0, y - margin), min(mask.shape[0], y + h + margin)),
+            slice(max(0, x - margin), min(mask.shape[1], x + w + margin)))
+
+
 def _capsule(shape: tuple[int, int], poly: np.ndarray, radius: float) -> np.ndarray:
     """Pixels within `radius` of a polyline: where a sleeve may land (a spline extrapolates
     wildly far from its points; this keeps ghosts of the sleeve off the rest of the image)."""
@@ -439,12 +449,11 @@ def warp_garment(garment_bgr: np.ndarray, marks: GarmentLandmarks, body: BodyFra
         if part != PART_BODY:
             side = "left" if part == PART_OF_SIDE["left"] else "right"
             capsule = _capsule((out_h, out_w), body.arms[side], 1.1 * body.ds)
-            if not capsule.any():
-                continue
             # A sleeve lands only inside its capsule: remap and blend that window, not the
             # whole image (same result: outside it the sleeve's alpha is 0).
-            ys, xs = np.nonzero(capsule)
-            window = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            window = mask_window(capsule)
+            if window is None:
+                continue
         mx, my = map_x[window], map_y[window]
         warped = cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         a = cv2.remap(part_mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -56,6 +56,7 @@ class Settings:
 
 def settings() -> Settings:
     broker = _env("TRYON_BROKER_URL", "redis://127.0.0.1:6379/0")
+    task_time_limit = int(_env("TRYON_TASK_TIME_LIMIT", "1200"))
     return Settings(
         broker_url=broker,
         result_backend=_env("TRYON_RESULT_BACKEND", broker),
@@ -77,7 +78,7 @@ def settings() -> Settings:
         max_input_bytes=int(_env("TRYON_MAX_INPUT_BYTES", str(40 * 1024 * 1024))),
         jpeg_quality=int(_env("TRYON_JPEG_QUALITY", "92")),
         task_soft_time_limit=int(_env("TRYON_TASK_SOFT_TIME_LIMIT", "900")),
-        task_time_limit=int(_env("TRYON_TASK_TIME_LIMIT", "1200")),
+        task_time_limit=task_time_limit,
         person_cache_ttl=int(_env("TRYON_PERSON_CACHE_TTL", str(7 * 24 * 3600))),
         run_ttl=int(_env("TRYON_RUN_TTL", str(14 * 24 * 3600))),
         run_lock_ttl=int(_env("TRYON_RUN_LOCK_TTL", str(20 * 3600))),
@@ -85,8 +86,7 @@ def settings() -> Settings:
         nightly_at=_env("TRYON_NIGHTLY_AT", "02:00"),
         # Longer than a message can stay unacknowledged: the visibility timeout (3 × the hard
         # limit, worker/celery_app.py), plus one execution, plus kombu's restore scan.
-        run_stalled_after=int(_env("TRYON_RUN_STALLED_AFTER",
-                                   str(4 * int(_env("TRYON_TASK_TIME_LIMIT", "1200")) + 30))),
+        run_stalled_after=int(_env("TRYON_RUN_STALLED_AFTER", str(4 * task_time_limit + 30))),
     )
 
 

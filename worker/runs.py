@@ -5,9 +5,9 @@ Redis keys of one run (all expire after TRYON_RUN_TTL):
     tryon:run:<id>:plan       the run plan (JSON; also written to runs/<id>/plan.json)
     tryon:run:<id>:chunks     hash: chunk id → that chunk's per-pair results (JSON)
     tryon:run:<id>:finalized  set once by whoever writes the report
-    tryon:active-run:<bucket> the run currently active on that bucket (overlap guard)
-
     tryon:run:<id>:sent       set: every chunk id the producer enqueued (deleted with the report)
+    tryon:run:<id>:resending  set for one stall period by whoever resends lost chunks
+    tryon:active-run:<bucket> the run currently active on that bucket (overlap guard)
 
 Counting is idempotent per chunk id: a chunk's results are added with HSETNX and the counters
 move in the same Lua script only when that HSETNX created the field, so a re-delivered task
