@@ -103,12 +103,11 @@ def client_app(stack: ChaosStack):
 
 def start_run(stack: ChaosStack, bucket: str, force: bool = False) -> dict:
     """The producer, in this process, through the proxy (as a producer on another host would)."""
-    from producer.plan import start_run as producer_start
+    from producer.enqueue import start_run as producer_start
     from worker.storage import Storage
 
     s = settings_for(bucket)
-    return producer_start(Storage.from_settings(s), stack.redis(), s, _sender(stack), force=force,
-                          log=lambda *_: None)
+    return producer_start(Storage.from_settings(s), stack.redis(), s, _sender(stack), force=force)
 
 
 def _queue(stack: ChaosStack) -> str:
@@ -118,9 +117,8 @@ def _queue(stack: ChaosStack) -> str:
 def _sender(stack: ChaosStack):
     app, queue = client_app(stack), _queue(stack)
 
-    def send(call: dict) -> None:  # as worker.tasks.send_render, on this stack's broker
-        app.send_task("tryon.render_customer", kwargs=call["kwargs"], kwargsrepr=call["kwargsrepr"],
-                      queue=queue, ignore_result=True)
+    def send(call) -> None:  # as worker.tasks.send_render (a worker.plan.TaskCall), on this stack's broker
+        app.send_task(call.task, kwargs=call.kwargs, kwargsrepr=call.kwargsrepr, queue=queue, ignore_result=True)
     return send
 
 
@@ -158,6 +156,8 @@ def read_json(stack: ChaosStack, bucket: str, key: str):
 
 def composites(stack: ChaosStack, bucket: str, prefix: str = "tryon/") -> dict[str, dict]:
     """key → {'sha256', 'fingerprint'} of every composite in the bucket (read around the proxy)."""
+    from worker.keys import recorded_fingerprint
+
     s3 = stack.s3_direct()
     out = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -167,15 +167,14 @@ def composites(stack: ChaosStack, bucket: str, prefix: str = "tryon/") -> dict[s
                 continue
             r = s3.get_object(Bucket=bucket, Key=key)
             out[key] = {"sha256": hashlib.sha256(r["Body"].read()).hexdigest(),
-                        "fingerprint": r["Metadata"].get("tryon-fingerprint")}
+                        "fingerprint": recorded_fingerprint(r["Metadata"])}
     return out
 
 
 def tally(stack: ChaosStack, bucket: str, run_id: str, outcome: Outcome, baseline: dict | None = None) -> dict:
     """Fill pairs/rendered/failed/lost/duplicated from the plan, the report, the bucket and
     the proxy's PUT log; returns the report (or None)."""
-    from worker import keys
-    from worker.runs import composite_key_for
+    from worker.plan import Plan, up_to_date
 
     plan = read_json(stack, bucket, f"runs/{run_id}/plan.json")
     report = read_json(stack, bucket, f"runs/{run_id}/report.json")
@@ -183,18 +182,18 @@ def tally(stack: ChaosStack, bucket: str, run_id: str, outcome: Outcome, baselin
     if plan is None:
         outcome.details["error"] = "plan.json missing"
         return None
+    plan = Plan.from_json(plan)
     entries = {(p["customer"], p["garment"]): p for p in (report or {}).get("pairs", [])}
-    found = composites(stack, bucket, plan["prefixes"]["output"])
+    found = composites(stack, bucket, plan.prefixes.output)
     puts = stack.proxy.puts_by_path(f"/{bucket}/")
     pairs = rendered = failed = lost = duplicated = rewritten = mismatched = 0
-    for ci, (ckey, cetag, _) in enumerate(plan["customers"]):
-        for gi, (gkey, getag, _) in enumerate(plan["garments"]):
+    for ci, customer in enumerate(plan.customers):
+        for gi, garment in enumerate(plan.garments):
             pairs += 1
-            out_key = composite_key_for(plan, ci, gi)
-            entry = entries.get((ckey, gkey))
+            out_key = plan.composite_key(ci, gi)
+            entry = entries.get((customer.key, garment.key))
             comp = found.get(out_key)
-            fp = keys.fingerprint(cetag, getag, plan["chain"])
-            ok = comp is not None and comp["fingerprint"] == fp
+            ok = comp is not None and up_to_date(comp["fingerprint"], customer.etag, garment.etag, plan.chain)
             if ok:
                 rendered += 1
                 if baseline is not None and baseline.get(out_key) != comp["sha256"]:
