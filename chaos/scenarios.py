@@ -1,6 +1,6 @@
 """The reliability scenarios, each against real servers and real worker processes
 (chaos.cluster.ChaosStack). Used by `make chaos` (chaos/run.py, full size) and by
-tests/test_chaos_small.py (CI size). Each returns an `Outcome`: one row of chaos.json.
+tests/chaos/ (CI size). Each returns an `Outcome`: one row of chaos.json.
 
     pairs       customer × garment pairs the run planned (bad-input scenario: all pairs formed)
     rendered    pairs whose composite is in the bucket with the right fingerprint at the end
