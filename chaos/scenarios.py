@@ -419,6 +419,7 @@ def bad_input_runs(stack: ChaosStack, n_good_garments: int = 1, timeout: float =
     against every bad garment (another run). Each pair must end as its kind expects; no
     worker may die; every good pair renders."""
     from chaos.inputs import customers as good_customers, encode_jpeg, garments as good_garments
+    from worker.plan import Plan
 
     out = Outcome("bad_inputs")
     t0 = time.monotonic()
@@ -461,9 +462,10 @@ def bad_input_runs(stack: ChaosStack, n_good_garments: int = 1, timeout: float =
             report = tally(stack, bucket, run["run_id"], part)
             for k in ("pairs", "rendered", "failed", "lost", "duplicated"):
                 setattr(out, k, getattr(out, k) + getattr(part, k))
-            plan = read_json(stack, bucket, f"runs/{run['run_id']}/plan.json") or {}
-            planned = {k for k, *_ in plan.get("customers", []) + plan.get("garments", [])}
-            invalid = {i["key"]: i["reason"] for i in plan.get("invalid", [])}
+            plan_json = read_json(stack, bucket, f"runs/{run['run_id']}/plan.json")
+            plan = Plan.from_json(plan_json) if plan_json else None
+            planned = {o.key for o in plan.customers + plan.garments} if plan else set()
+            invalid = {i["key"]: i["reason"] for i in plan.invalid} if plan else {}
             pairs = (report or {}).get("pairs", [])
             rss += [peak_rss_mb(pid) or 0 for pid in worker_children(proc)]
             if not proc.alive() or set(worker_children(proc)) != set(children):
