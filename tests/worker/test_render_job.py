@@ -47,6 +47,14 @@ def _plan_of(storage: Storage, customers: list[str], garments: list[str], **fiel
                 customers=[listed(k) for k in customers], garments=[listed(k) for k in garments], **fields)
 
 
+def _upload_inputs(st: Storage) -> Plan:
+    """customers/ann.png and three garments; the plan of that one customer × the three."""
+    st.put("customers/ann.png", _png(), "image/png")
+    for g in "abc":
+        st.put(f"catalogue/{g}.png", _png(), "image/png")
+    return _plan_of(st, ["customers/ann.png"], [f"catalogue/{g}.png" for g in "abc"])
+
+
 @pytest.fixture
 def s3():
     """A moto bucket with a customer and three garments."""
@@ -56,9 +64,7 @@ def s3():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket="unit")
         st = Storage(client, "unit")
-        st.put("customers/ann.png", _png(), "image/png")
-        for g in "abc":
-            st.put(f"catalogue/{g}.png", _png(), "image/png")
+        _upload_inputs(st)
         yield st
 
 
@@ -145,10 +151,7 @@ def test_a_chunk_interrupted_by_its_time_limit_reports_written_pairs_as_rendered
     """Found by CI: a chunk whose soft time limit fired after its composites were written
     (Redis restarting) was reported as failed although the composites were in the bucket."""
     st = storage_for(bucket)
-    st.put("customers/ann.png", _png(), "image/png")
-    for g in ("a", "b", "c"):
-        st.put(f"catalogue/{g}.png", _png(), "image/png")
-    plan = _plan_of(st, ["customers/ann.png"], [f"catalogue/{g}.png" for g in "abc"])
+    plan = _upload_inputs(st)
     cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{plan.run_id}")
     written: dict[int, dict] = {}
     with pytest.raises(SoftTimeLimitExceeded):
@@ -165,10 +168,7 @@ def test_a_chunk_interrupted_by_its_time_limit_reports_written_pairs_as_rendered
 
 def test_a_whole_chunk_renders_skips_and_indexes(storage_for, bucket, redis_client, batch_settings):
     st = storage_for(bucket)
-    st.put("customers/ann.png", _png(), "image/png")
-    for g in ("a", "b", "c"):
-        st.put(f"catalogue/{g}.png", _png(), "image/png")
-    plan = _plan_of(st, ["customers/ann.png"], [f"catalogue/{g}.png" for g in "abc"])
+    plan = _upload_inputs(st)
     st.put("tryon/ann/a.jpg", b"jpg", "image/jpeg", {keys.FINGERPRINT_METADATA: plan.fingerprint(0, 0)})
     cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{plan.run_id}")
     results = render_chunk(st, cache, _Chain(bad={"catalogue/c.png"}), plan, 0, [0, 1, 2], batch_settings(bucket))
