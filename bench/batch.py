@@ -86,7 +86,7 @@ def run_report_figures(report: dict, processes: int, wall: float) -> dict:
 
 def system_run(stack, storage, client, s, processes: int, threads: int, variant_env: dict, n_pairs: int,
                log) -> dict:
-    from producer.plan import start_run
+    from producer.enqueue import start_run
     from worker.runs import RunBook, wait_for
     from worker.tasks import send_render
 
@@ -100,10 +100,10 @@ def system_run(stack, storage, client, s, processes: int, threads: int, variant_
         # Warm-up: one small run on other photos, so each pool process has made its first
         # forward passes (graph setup) before the timed run, as a long-lived worker has.
         warm = dataclasses.replace(s, customers_prefix=WARMUP_CUSTOMERS, catalogue_prefix=WARMUP_CATALOGUE)
-        summary = start_run(storage, client, warm, send_render, force=True, log=lambda *_: None)
+        summary = start_run(storage, client, warm, send_render, force=True)
         wait_for(RunBook(client, summary["run_id"], ttl=s.run_ttl), timeout=900, poll=0.05)
         t0 = time.perf_counter()
-        summary = start_run(storage, client, s, send_render, force=True, log=lambda *_: None)
+        summary = start_run(storage, client, s, send_render, force=True)
         status = wait_for(RunBook(client, summary["run_id"], ttl=s.run_ttl), timeout=1800, poll=0.05)
         wall = time.perf_counter() - t0
         parent_rss = peak_rss_mb(worker.pid)  # the Celery main process: no networks, ~100 MB

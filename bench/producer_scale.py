@@ -3,7 +3,7 @@ catalogue scale, measured (issue: 10 000 customers × 1 000 garments without ten
 messages at once).
 
 Starts its own Redis and SeaweedFS, uploads placeholder objects (the producer lists and plans;
-it never decodes an image), runs one real run start (`producer.plan.start_run` with Celery's
+it never decodes an image), runs one real run start (`producer.enqueue.start_run` with Celery's
 send to that Redis; no worker, so every message stays queued), and reports: planning +
 enqueue time, messages, bytes per message and Redis memory, and the producer's peak RSS.
 Then it enqueues the same catalogue again to time the up-to-date check with nothing
@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
                                "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY})
             import redis
 
-            from producer.plan import start_run
+            from producer.enqueue import start_run
             from worker.config import settings
+            from worker.runs import RunBook
             from worker.storage import Storage
             from worker.tasks import send_render
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             client = redis.Redis.from_url(redis_url)
             base_memory = client.info("memory")["used_memory"]
             t0 = time.perf_counter()
-            run = start_run(storage, client, s, send_render, log=lambda *_: None)
+            run = start_run(storage, client, s, send_render)
             first_s = time.perf_counter() - t0
             queued = client.llen(s.queue)
             memory = client.info("memory")["used_memory"] - base_memory
@@ -76,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             }
             # The same catalogue again (the first run "finished" by hand): nothing was rendered,
             # so every customer's LIST comes back empty and every pair is planned again.
-            client.hset(f"tryon:run:{run['run_id']}", "state", "finished")
+            RunBook(client, run["run_id"]).set_state("finished")
             client.delete(s.queue)
             t0 = time.perf_counter()
-            again = start_run(storage, client, s, send_render, log=lambda *_: None)
+            again = start_run(storage, client, s, send_render)
             summary["second_run_seconds"] = round(time.perf_counter() - t0, 1)
             summary["second_run_messages"] = again["chunks"]
         finally:

@@ -15,7 +15,7 @@ thing wrong with an input is the thing its kind names.
 
 Keys SeaweedFS cannot store (`..`, `.` segments: it refuses them with InvalidRequest; it
 folds `//`, a leading `/` and backslashes) are not part of the corpus: they are covered by
-crafted task messages and worker.keys unit tests (see tests/test_chaos_small.py).
+crafted task messages and worker.keys unit tests (see tests/worker/test_keys.py).
 """
 from __future__ import annotations
 

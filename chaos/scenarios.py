@@ -1,6 +1,6 @@
 """The reliability scenarios, each against real servers and real worker processes
 (chaos.cluster.ChaosStack). Used by `make chaos` (chaos/run.py, full size) and by
-tests/test_chaos_small.py (CI size). Each returns an `Outcome`: one row of chaos.json.
+tests/chaos/ (CI size). Each returns an `Outcome`: one row of chaos.json.
 
     pairs       customer × garment pairs the run planned (bad-input scenario: all pairs formed)
     rendered    pairs whose composite is in the bucket with the right fingerprint at the end
@@ -103,12 +103,11 @@ def client_app(stack: ChaosStack):
 
 def start_run(stack: ChaosStack, bucket: str, force: bool = False) -> dict:
     """The producer, in this process, through the proxy (as a producer on another host would)."""
-    from producer.plan import start_run as producer_start
+    from producer.enqueue import start_run as producer_start
     from worker.storage import Storage
 
     s = settings_for(bucket)
-    return producer_start(Storage.from_settings(s), stack.redis(), s, _sender(stack), force=force,
-                          log=lambda *_: None)
+    return producer_start(Storage.from_settings(s), stack.redis(), s, _sender(stack), force=force)
 
 
 def _queue(stack: ChaosStack) -> str:
@@ -118,9 +117,8 @@ def _queue(stack: ChaosStack) -> str:
 def _sender(stack: ChaosStack):
     app, queue = client_app(stack), _queue(stack)
 
-    def send(call: dict) -> None:  # as worker.tasks.send_render, on this stack's broker
-        app.send_task("tryon.render_customer", kwargs=call["kwargs"], kwargsrepr=call["kwargsrepr"],
-                      queue=queue, ignore_result=True)
+    def send(call) -> None:  # as worker.tasks.send_render (a worker.plan.TaskCall), on this stack's broker
+        app.send_task(call.task, kwargs=call.kwargs, kwargsrepr=call.kwargsrepr, queue=queue, ignore_result=True)
     return send
 
 
@@ -158,6 +156,8 @@ def read_json(stack: ChaosStack, bucket: str, key: str):
 
 def composites(stack: ChaosStack, bucket: str, prefix: str = "tryon/") -> dict[str, dict]:
     """key → {'sha256', 'fingerprint'} of every composite in the bucket (read around the proxy)."""
+    from worker.keys import recorded_fingerprint
+
     s3 = stack.s3_direct()
     out = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -167,15 +167,14 @@ def composites(stack: ChaosStack, bucket: str, prefix: str = "tryon/") -> dict[s
                 continue
             r = s3.get_object(Bucket=bucket, Key=key)
             out[key] = {"sha256": hashlib.sha256(r["Body"].read()).hexdigest(),
-                        "fingerprint": r["Metadata"].get("tryon-fingerprint")}
+                        "fingerprint": recorded_fingerprint(r["Metadata"])}
     return out
 
 
 def tally(stack: ChaosStack, bucket: str, run_id: str, outcome: Outcome, baseline: dict | None = None) -> dict:
     """Fill pairs/rendered/failed/lost/duplicated from the plan, the report, the bucket and
     the proxy's PUT log; returns the report (or None)."""
-    from worker import keys
-    from worker.runs import composite_key_for
+    from worker.plan import Plan, up_to_date
 
     plan = read_json(stack, bucket, f"runs/{run_id}/plan.json")
     report = read_json(stack, bucket, f"runs/{run_id}/report.json")
@@ -183,18 +182,18 @@ def tally(stack: ChaosStack, bucket: str, run_id: str, outcome: Outcome, baselin
     if plan is None:
         outcome.details["error"] = "plan.json missing"
         return None
+    plan = Plan.from_json(plan)
     entries = {(p["customer"], p["garment"]): p for p in (report or {}).get("pairs", [])}
-    found = composites(stack, bucket, plan["prefixes"]["output"])
+    found = composites(stack, bucket, plan.prefixes.output)
     puts = stack.proxy.puts_by_path(f"/{bucket}/")
     pairs = rendered = failed = lost = duplicated = rewritten = mismatched = 0
-    for ci, (ckey, cetag, _) in enumerate(plan["customers"]):
-        for gi, (gkey, getag, _) in enumerate(plan["garments"]):
+    for ci, customer in enumerate(plan.customers):
+        for gi, garment in enumerate(plan.garments):
             pairs += 1
-            out_key = composite_key_for(plan, ci, gi)
-            entry = entries.get((ckey, gkey))
+            out_key = plan.composite_key(ci, gi)
+            entry = entries.get((customer.key, garment.key))
             comp = found.get(out_key)
-            fp = keys.fingerprint(cetag, getag, plan["chain"])
-            ok = comp is not None and comp["fingerprint"] == fp
+            ok = comp is not None and up_to_date(comp["fingerprint"], customer.etag, garment.etag, plan.chain)
             if ok:
                 rendered += 1
                 if baseline is not None and baseline.get(out_key) != comp["sha256"]:
@@ -420,6 +419,7 @@ def bad_input_runs(stack: ChaosStack, n_good_garments: int = 1, timeout: float =
     against every bad garment (another run). Each pair must end as its kind expects; no
     worker may die; every good pair renders."""
     from chaos.inputs import customers as good_customers, encode_jpeg, garments as good_garments
+    from worker.plan import Plan
 
     out = Outcome("bad_inputs")
     t0 = time.monotonic()
@@ -462,9 +462,10 @@ def bad_input_runs(stack: ChaosStack, n_good_garments: int = 1, timeout: float =
             report = tally(stack, bucket, run["run_id"], part)
             for k in ("pairs", "rendered", "failed", "lost", "duplicated"):
                 setattr(out, k, getattr(out, k) + getattr(part, k))
-            plan = read_json(stack, bucket, f"runs/{run['run_id']}/plan.json") or {}
-            planned = {k for k, *_ in plan.get("customers", []) + plan.get("garments", [])}
-            invalid = {i["key"]: i["reason"] for i in plan.get("invalid", [])}
+            plan_json = read_json(stack, bucket, f"runs/{run['run_id']}/plan.json")
+            plan = Plan.from_json(plan_json) if plan_json else None
+            planned = {o.key for o in plan.customers + plan.garments} if plan else set()
+            invalid = {i["key"]: i["reason"] for i in plan.invalid} if plan else {}
             pairs = (report or {}).get("pairs", [])
             rss += [peak_rss_mb(pid) or 0 for pid in worker_children(proc)]
             if not proc.alive() or set(worker_children(proc)) != set(children):

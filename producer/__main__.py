@@ -45,7 +45,8 @@ def main(argv=None) -> int:
         overrides["chunk_size"] = args.chunk_size
     s = dataclasses.replace(s, **overrides)
 
-    from producer.plan import RunActiveError, dry_run, start_run
+    from producer.enqueue import RunActiveError, dry_run, start_run
+    from worker.keys import run_key
     from worker.storage import Storage
 
     storage = Storage.from_settings(s)
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
     print(f"run {summary['run_id']}: {summary['to_render']} to render, {summary['skipped']} skipped (up to date), "
           f"{summary['invalid']} invalid; {summary['chunks']} tasks "
           f"({summary['customers']} customers × {summary['garments']} garments)")
-    print(f"report: s3://{s.bucket}/{s.runs_prefix}{summary['run_id']}/report.json")
+    report_key = run_key(s.runs_prefix, summary["run_id"], "report.json")
+    print(f"report: s3://{s.bucket}/{report_key}")
     if not args.wait:
         return 0
 
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
             bar.update(done - bar.n)
             bar.set_postfix(failed=st["failed"], refresh=False)
         st = wait_for(book, timeout=args.timeout, on_progress=progress, resend_lost=resend_lost)
-    report = storage.get_json(f"{s.runs_prefix}{summary['run_id']}/report.json") or {}
+    report = storage.get_json(report_key) or {}
     for f in report.get("failures", []):
         print(f"failed: {f['customer']} × {f['garment']}: {f.get('reason')}")
     print(json.dumps({"run": summary["run_id"], "rendered": st["rendered"], "failed": st["failed"],

@@ -14,7 +14,9 @@ from worker.config import nightly_time, settings
 
 _s = settings()
 
-app = Celery("tryon", broker=_s.broker_url, backend=_s.result_backend, include=["worker.tasks"])
+# The task modules, by name (no import: the worker package does not depend on the producer).
+# producer.tasks holds the nightly run, which plans like `python -m producer`.
+app = Celery("tryon", broker=_s.broker_url, backend=_s.result_backend, include=["worker.tasks", "producer.tasks"])
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

@@ -1,4 +1,6 @@
-"""Object keys of the bucket: validation, the composite's key, and the pair fingerprint.
+"""The bucket's naming: which keys may be read or written, where composites, indexes and run
+files go, and the metadata a composite carries. (A run's plan applies these to its pairs:
+worker/plan.py.)
 
 Layout (prefixes from worker/config.py):
     catalogue/<garment>.<ext>               garments
@@ -9,7 +11,6 @@ Layout (prefixes from worker/config.py):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 import urllib.parse
@@ -85,10 +86,12 @@ def run_key(runs_prefix: str, run_id: str, name: str) -> str:
     return validate_key(f"{runs_prefix}{run_id}/{name}", runs_prefix)
 
 
-def fingerprint(customer_etag: str, garment_etag: str, chain_version: str) -> str:
-    """What a composite was made from: equal fingerprints ⇒ the composite is up to date."""
-    text = f"{customer_etag.strip(chr(34))}|{garment_etag.strip(chr(34))}|{chain_version}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+FINGERPRINT_METADATA = "tryon-fingerprint"
+
+
+def recorded_fingerprint(metadata: dict[str, str]) -> str | None:
+    """The fingerprint (worker/plan.py) a composite's metadata records, if any."""
+    return metadata.get(FINGERPRINT_METADATA)
 
 
 # S3 user metadata is ASCII text, ~2 KB in all: keys are %-quoted, stages summarised.
@@ -96,7 +99,7 @@ def composite_metadata(*, fp: str, customer_key: str, customer_etag: str, garmen
                        garment_etag: str, chain_version: str, stages: dict, timings: dict,
                        run_id: str) -> dict[str, str]:
     return {
-        "tryon-fingerprint": fp,
+        FINGERPRINT_METADATA: fp,
         "tryon-chain": chain_version,
         "tryon-customer": urllib.parse.quote(customer_key),
         "tryon-customer-etag": customer_etag.strip('"'),

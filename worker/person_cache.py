@@ -32,14 +32,19 @@ class PersonCache:
         self.ns = namespace
 
     def key(self, photo_bytes: bytes, chain_version: str) -> str:
+        """tryon:person:<chain version>:<sha256 of the photo's bytes>"""
         return f"{self.ns}:{chain_version}:{hashlib.sha256(photo_bytes).hexdigest()}"
+
+    @staticmethod
+    def lock_key(key: str) -> str:
+        return f"{key}:lock"
 
     def get_or_compute(self, key: str, photo: np.ndarray, compute: Callable[[], Person]) -> tuple[Person, bool]:
         """(Person with `photo` attached, True if it came from the cache)."""
         hit = self._read(key, photo)
         if hit is not None:
             return hit, True
-        lock = self.r.lock(f"{key}:lock", timeout=self.lock_timeout, blocking_timeout=self.wait_timeout)
+        lock = self.r.lock(self.lock_key(key), timeout=self.lock_timeout, blocking_timeout=self.wait_timeout)
         if not lock.acquire(blocking=True):
             raise TimeoutError(f"person cache: waited {self.wait_timeout}s for {key}")
         try:

@@ -1,7 +1,16 @@
-"""One task's work, without Celery: render one customer in a chunk of garments.
+"""One chunk's work, without Celery: one customer × a chunk of garments, in steps.
 
     render_chunk(storage, cache, chain, plan, customer_index, garment_indices, settings)
-        → one result dict per garment: {"garment": i, "status": "rendered"|"skipped"|"failed", ...}
+        → one result per garment: {"garment": i, "status": "rendered"|"skipped"|"failed", ...}
+
+      pairs_to_render   HEAD each composite: pairs already up to date are skipped
+      prepare_customer  the photo → a Person, from the cache or computed once (single flight)
+      fetch_garments    download and decode each garment (a bad one fails only its pair)
+      render_batches    chain.render per batch (a rejected batch is retried garment by garment)
+      write_composite   JPEG + metadata to the composite's key
+      then the customer's _index.json gets what was written or found up to date.
+
+The task (worker/tasks.py) records the results in the run book.
 
 Bad inputs (undecodable, empty, too large, no person found: models.chain.BadInputError, or an
 object deleted since planning) fail only their pairs, with the reason. Transient S3/Redis
@@ -10,184 +19,58 @@ by their fingerprint, so a retry or a re-delivery never writes a second, differe
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import struct
 import time
+from dataclasses import dataclass
+from typing import Iterator
 
 import botocore.exceptions
-import cv2
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from models.chain import MAX_PIXELS, BadInputError, check_image
+from models.chain import BadInputError
 from worker import keys
 from worker.config import Settings
+from worker.customer_index import CustomerIndex
+from worker.images import decode_image, encode_jpeg
 from worker.person_cache import PersonCache
-from worker.storage import ObjectMissingError, Storage
+from worker.plan import InputObject, Plan, fingerprint, up_to_date
+from worker.storage import ObjectMissingError, Storage, StoredObject
 
 log = logging.getLogger(__name__)
 
 
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG or JPEG header without decoding; None for other formats."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                return None
-            marker = data[i + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
-                i += 2
-                continue
-            length = struct.unpack(">H", data[i + 2:i + 4])[0]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn frame header
-                h, w = struct.unpack(">HH", data[i + 5:i + 9])
-                return w, h
-            i += 2 + length
-    return None
+@dataclass(frozen=True)
+class PairToRender:
+    garment: int        # index into the plan's garments
+    garment_key: str
+    composite_key: str
 
 
-def decode_image(data: bytes, name: str, max_bytes: int) -> np.ndarray:
-    """Bytes → BGR uint8, refusing empty, oversized and pixel-bomb inputs before decoding."""
-    if not data:
-        raise BadInputError(f"{name}: empty object")
-    if len(data) > max_bytes:
-        raise BadInputError(f"{name}: too large ({len(data)} bytes; limit {max_bytes})")
-    size = image_size(data)
-    if size is not None and size[0] * size[1] > MAX_PIXELS:
-        raise BadInputError(f"{name}: too large ({size[0]}×{size[1]} px; limit {MAX_PIXELS} pixels)")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return check_image(image, name)
+@dataclass
+class PreparedCustomer:
+    key: str
+    etag: str           # as fetched now (the composite's fingerprint is made from it)
+    person: object      # models.person.Person, with the photo attached
+    cached: bool        # the Person came from the cache
+    seconds: float      # fetch + decode + pose and parsing (if computed)
 
 
-def encode_jpeg(image_bgr: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes()
+@dataclass
+class GarmentInput:
+    pair: PairToRender
+    etag: str
+    image: np.ndarray
 
 
-def _fetch(storage: Storage, key: str, name: str):
-    try:
-        obj = storage.get(key)
-    except ObjectMissingError:
-        raise BadInputError(f"{name}: object no longer exists") from None
-    return obj
-
-
-def render_chunk(storage: Storage, cache: PersonCache, chain, plan: dict, customer_index: int,
-                 garment_indices: list[int], s: Settings, chain_version: str | None = None,
-                 results: dict[int, dict] | None = None) -> list[dict]:
-    """`chain_version`: what this worker actually runs (models.chain.chain_version()); the
-    composites are stamped with it. Defaults to the version the run was planned with.
-    `results`: filled in place as pairs finish, so a caller interrupted mid-chunk (time limit)
-    still knows which composites were written."""
-    p = plan["prefixes"]
-    chain_version = chain_version or plan["chain"]
-    customer_key, customer_etag, _ = plan["customers"][customer_index]
-    results = {} if results is None else results
-
-    def fail(gi: int, reason: str) -> None:
-        results[gi] = {"garment": gi, "status": "failed", "reason": reason}
-
-    # Pairs whose composite already carries the expected fingerprint are done (re-delivery,
-    # retry, or a concurrent run); unless the run is forced.
-    todo = []
-    current_etags: dict[str, str | None] = {}
-
-    def current_etag(key: str) -> str | None:
-        if key not in current_etags:
-            head = storage.head(key)
-            current_etags[key] = head["etag"] if head else None
-        return current_etags[key]
-
-    for gi in garment_indices:
-        garment_key, garment_etag, _ = plan["garments"][gi]
-        out_key = keys.composite_key(p["output"], customer_key, p["customers"], garment_key, p["catalogue"])
-        if not plan["force"]:
-            head = storage.head(out_key)
-            have = head["metadata"].get("tryon-fingerprint") if head else None
-            if have is not None and (
-                    have == keys.fingerprint(customer_etag, garment_etag, chain_version)
-                    # An old message (inputs replaced since it was planned) whose pair was
-                    # since rendered from the current inputs: also up to date.
-                    or have == keys.fingerprint(current_etag(customer_key) or "", current_etag(garment_key) or "",
-                                                chain_version)):
-                results[gi] = {"garment": gi, "status": "skipped", "reason": "up to date", "etag": head["etag"],
-                               "fingerprint": have}
-                continue
-        todo.append((gi, garment_key, out_key))
-    if not todo:
-        return [results[gi] for gi in garment_indices]
-
-    # The customer: photo → Person (cached per photo content and chain version).
-    t0 = time.perf_counter()
-    try:
-        photo_obj = _fetch(storage, customer_key, customer_key)
-        photo = decode_image(photo_obj.body, customer_key, s.max_input_bytes)
-        cache_key = cache.key(photo_obj.body, chain_version)
-        person, cached = cache.get_or_compute(cache_key, photo,
-                                              lambda: chain.prepare_person(photo, name=customer_key))
-    except BadInputError as e:
-        for gi, _, _ in todo:
-            fail(gi, named(str(e), customer_key))
-        return [results[gi] for gi in garment_indices]
-    person_seconds = time.perf_counter() - t0
-
-    # The garments: download and decode; a bad one fails only its pair.
-    garments = []
-    for gi, garment_key, out_key in todo:
-        try:
-            obj = _fetch(storage, garment_key, garment_key)
-            garments.append((gi, garment_key, out_key, obj.etag, decode_image(obj.body, garment_key, s.max_input_bytes)))
-        except BadInputError as e:
-            fail(gi, str(e))
-        except botocore.exceptions.ClientError as e:
-            # An error answer that outlasted botocore's retries (e.g. 503 on this object only):
-            # fail this pair, not the customer's whole chunk (found by chaos s3_object_unavailable).
-            fail(gi, f"{garment_key}: could not be read from S3: {e}")
-
-    index_updates = {}
-    for start in range(0, len(garments), s.render_batch):
-        batch = garments[start:start + s.render_batch]
-        for item, composite, reason in _render_batch(chain, person, batch):
-            gi, garment_key, out_key, garment_etag, _ = item
-            if composite is None:
-                fail(gi, reason)
-                continue
-            t1 = time.perf_counter()
-            body = encode_jpeg(composite.image, s.jpeg_quality)
-            fp = keys.fingerprint(photo_obj.etag, garment_etag, chain_version)
-            timings = dict(composite.timings, person=0.0 if cached else person_seconds,
-                           encode=time.perf_counter() - t1)
-            meta = keys.composite_metadata(fp=fp, customer_key=customer_key, customer_etag=photo_obj.etag,
-                                           garment_key=garment_key, garment_etag=garment_etag,
-                                           chain_version=chain_version, stages=composite.stages,
-                                           timings=timings, run_id=plan["run_id"])
-            etag = storage.put(out_key, body, "image/jpeg", meta)
-            results[gi] = {"garment": gi, "status": "rendered", "etag": etag, "person_cached": cached,
-                           "timings": {k: round(v, 4) for k, v in timings.items()}}
-            index_updates[garment_key] = {"fingerprint": fp, "etag": etag, "chain": chain_version,
-                                          "customer_etag": photo_obj.etag, "garment_etag": garment_etag}
-    # Pairs found up to date by HEAD belong in the index too (e.g. written before a crash).
-    for gi, r in results.items():
-        if r["status"] == "skipped":
-            index_updates[plan["garments"][gi][0]] = {"fingerprint": r.pop("fingerprint"), "etag": r["etag"],
-                                                      "chain": chain_version}
-    if index_updates:
-        update_customer_index(storage, cache.r, keys.index_key(p["output"], customer_key, p["customers"]),
-                              index_updates)
-    return [results[gi] for gi in garment_indices]
+def failed(garment: int, reason: str) -> dict:
+    return {"garment": garment, "status": "failed", "reason": reason}
 
 
 def finish_interrupted(results: dict[int, dict], garment_indices: list[int], reason: str) -> list[dict]:
     """The chunk's results after an interruption (time limit, an error that ended the task):
     pairs already written or found up to date keep that status, the rest fail with `reason`."""
-    return [results[gi] if gi in results else {"garment": gi, "status": "failed", "reason": reason}
-            for gi in garment_indices]
+    return [results[gi] if gi in results else failed(gi, reason) for gi in garment_indices]
 
 
 def named(reason: str, key: str) -> str:
@@ -196,35 +79,162 @@ def named(reason: str, key: str) -> str:
     return reason if key in reason else f"{key}: {reason}"
 
 
-def _render_batch(chain, person, batch):
-    """Yield (item, Composite|None, reason) — one chain.render call for the batch; if it
-    rejects the batch, each garment alone, so only the bad one fails."""
-    images = [b[4] for b in batch]
-    names = [b[1] for b in batch]
+def render_chunk(storage: Storage, cache: PersonCache, chain, plan: Plan, customer_index: int,
+                 garment_indices: list[int], s: Settings, chain_version: str | None = None,
+                 results: dict[int, dict] | None = None) -> list[dict]:
+    """`chain_version`: what this worker actually runs (models.chain.chain_version()); the
+    composites are stamped with it. Defaults to the version the run was planned with.
+    `results`: filled in place as pairs finish, so a caller interrupted mid-chunk (time limit)
+    still knows which composites were written."""
+    chain_version = chain_version or plan.chain
+    results = {} if results is None else results
+    customer_entry = plan.customers[customer_index]
+
+    todo = pairs_to_render(storage, plan, customer_index, garment_indices, chain_version, results)
+    if not todo:
+        return [results[gi] for gi in garment_indices]
     try:
-        for item, comp in zip(batch, chain.render(person, images, names=names)):
-            yield item, comp, None
+        customer = prepare_customer(storage, cache, chain, customer_entry, chain_version, s.max_input_bytes)
+    except BadInputError as e:
+        for pair in todo:
+            results[pair.garment] = failed(pair.garment, named(str(e), customer_entry.key))
+        return [results[gi] for gi in garment_indices]
+    garments = fetch_garments(storage, todo, s.max_input_bytes, results)
+
+    index_updates = {}
+    for garment, composite, reason in render_batches(chain, customer.person, garments, s.render_batch):
+        if composite is None:
+            results[garment.pair.garment] = failed(garment.pair.garment, reason)
+            continue
+        result, index_record = write_composite(storage, plan.run_id, customer, garment, composite, chain_version,
+                                               s.jpeg_quality)
+        results[garment.pair.garment] = result
+        index_updates[garment.pair.garment_key] = index_record
+    # Pairs found up to date by HEAD belong in the index too (e.g. written before a crash).
+    for gi, r in results.items():
+        if r["status"] == "skipped":
+            index_updates[plan.garments[gi].key] = {"fingerprint": r.pop("fingerprint"), "etag": r["etag"],
+                                                    "chain": chain_version}
+    if index_updates:
+        CustomerIndex(storage, plan.index_key(customer_index)).update(cache.r, index_updates)
+    return [results[gi] for gi in garment_indices]
+
+
+def pairs_to_render(storage: Storage, plan: Plan, customer_index: int, garment_indices: list[int],
+                    chain_version: str, results: dict[int, dict]) -> list[PairToRender]:
+    """The pairs whose composite is missing or stale; the others go into `results` as skipped.
+
+    A composite is up to date with the inputs as planned, or (an old message: inputs replaced
+    since it was planned, and its pair since rendered from the current ones) as they are now.
+    Every pair is rendered when the run is forced."""
+    customer = plan.customers[customer_index]
+    current_etags: dict[str, str | None] = {}
+
+    def current_etag(key: str) -> str:
+        if key not in current_etags:
+            head = storage.head(key)
+            current_etags[key] = head["etag"] if head else None
+        return current_etags[key] or ""
+
+    todo = []
+    for gi in garment_indices:
+        garment = plan.garments[gi]
+        out_key = plan.composite_key(customer_index, gi)
+        if not plan.force:
+            head = storage.head(out_key)
+            have = keys.recorded_fingerprint(head["metadata"]) if head else None
+            if have is not None and (
+                    up_to_date(have, customer.etag, garment.etag, chain_version)
+                    or up_to_date(have, current_etag(customer.key), current_etag(garment.key), chain_version)):
+                results[gi] = {"garment": gi, "status": "skipped", "reason": "up to date", "etag": head["etag"],
+                               "fingerprint": have}
+                continue
+        todo.append(PairToRender(gi, garment.key, out_key))
+    return todo
+
+
+def _fetch(storage: Storage, key: str) -> StoredObject:
+    try:
+        return storage.get(key)
+    except ObjectMissingError:
+        raise BadInputError(f"{key}: object no longer exists") from None
+
+
+def prepare_customer(storage: Storage, cache: PersonCache, chain, customer: InputObject, chain_version: str,
+                     max_bytes: int) -> PreparedCustomer:
+    """The customer's photo → Person (cached per photo content and chain version). Raises
+    BadInputError for a photo that is missing, undecodable or has no person in it."""
+    t0 = time.perf_counter()
+    photo_obj = _fetch(storage, customer.key)
+    photo = decode_image(photo_obj.body, customer.key, max_bytes)
+    person, cached = cache.get_or_compute(cache.key(photo_obj.body, chain_version), photo,
+                                          lambda: chain.prepare_person(photo, name=customer.key))
+    return PreparedCustomer(customer.key, photo_obj.etag, person, cached, time.perf_counter() - t0)
+
+
+def fetch_garments(storage: Storage, todo: list[PairToRender], max_bytes: int,
+                   results: dict[int, dict]) -> list[GarmentInput]:
+    """Download and decode each pair's garment; a bad or unreadable one fails only its pair."""
+    garments = []
+    for pair in todo:
+        try:
+            obj = _fetch(storage, pair.garment_key)
+            garments.append(GarmentInput(pair, obj.etag, decode_image(obj.body, pair.garment_key, max_bytes)))
+        except BadInputError as e:
+            results[pair.garment] = failed(pair.garment, str(e))
+        except botocore.exceptions.ClientError as e:
+            # An error answer that outlasted botocore's retries (e.g. 503 on this object only):
+            # fail this pair, not the customer's whole chunk (found by chaos s3_object_unavailable).
+            results[pair.garment] = failed(pair.garment, f"{pair.garment_key}: could not be read from S3: {e}")
+    return garments
+
+
+def render_batches(chain, person, garments: list[GarmentInput],
+                   batch_size: int) -> Iterator[tuple[GarmentInput, object | None, str | None]]:
+    """(garment, models.chain.Composite or None, reason) for every garment, `batch_size` per
+    chain.render call."""
+    for start in range(0, len(garments), batch_size):
+        yield from _render_batch(chain, person, garments[start:start + batch_size])
+
+
+def _render_batch(chain, person, batch: list[GarmentInput]):
+    """One chain.render call for the batch; if it rejects the batch, each garment alone, so only
+    the bad one fails."""
+    try:
+        composites = chain.render(person, [g.image for g in batch], names=[g.pair.garment_key for g in batch])
+        for garment, composite in zip(batch, composites):
+            yield garment, composite, None
         return
     except BadInputError as e:
         if len(batch) == 1:
-            yield batch[0], None, named(str(e), batch[0][1])
+            yield batch[0], None, named(str(e), batch[0].pair.garment_key)
             return
     except SoftTimeLimitExceeded:  # an Exception too: it ends the chunk, it is not this garment's fault
         raise
     except Exception as e:  # a chain bug on one input must not lose the batch or crash the worker
         log.exception("render failed for a batch of %d", len(batch))
         if len(batch) == 1:
-            yield batch[0], None, f"{batch[0][1]}: render error: {type(e).__name__}: {e}"
+            yield batch[0], None, f"{batch[0].pair.garment_key}: render error: {type(e).__name__}: {e}"
             return
-    for item in batch:
-        yield from _render_batch(chain, person, [item])
+    for garment in batch:
+        yield from _render_batch(chain, person, [garment])
 
 
-def update_customer_index(storage: Storage, client, key: str, updates: dict, lock_timeout: int = 60) -> None:
-    """Merge `updates` (garment key → fingerprint record) into tryon/<customer>/_index.json.
-    Read-modify-write under a Redis lock so two chunks of one customer do not lose entries."""
-    with client.lock(f"tryon:index-lock:{hashlib.sha1(key.encode()).hexdigest()}", timeout=lock_timeout,
-                     blocking_timeout=lock_timeout * 2):
-        index = storage.get_json(key) or {"version": 1, "composites": {}}
-        index["composites"].update(updates)
-        storage.put_json(key, index)
+def write_composite(storage: Storage, run_id: str, customer: PreparedCustomer, garment: GarmentInput, composite,
+                    chain_version: str, jpeg_quality: int) -> tuple[dict, dict]:
+    """Encode and upload one composite with its metadata; (its result, its index record)."""
+    t1 = time.perf_counter()
+    body = encode_jpeg(composite.image, jpeg_quality)
+    fp = fingerprint(customer.etag, garment.etag, chain_version)
+    timings = dict(composite.timings, person=0.0 if customer.cached else customer.seconds,
+                   encode=time.perf_counter() - t1)
+    meta = keys.composite_metadata(fp=fp, customer_key=customer.key, customer_etag=customer.etag,
+                                   garment_key=garment.pair.garment_key, garment_etag=garment.etag,
+                                   chain_version=chain_version, stages=composite.stages, timings=timings,
+                                   run_id=run_id)
+    etag = storage.put(garment.pair.composite_key, body, "image/jpeg", meta)
+    result = {"garment": garment.pair.garment, "status": "rendered", "etag": etag, "person_cached": customer.cached,
+              "timings": {k: round(v, 4) for k, v in timings.items()}}
+    index_record = {"fingerprint": fp, "etag": etag, "chain": chain_version,
+                    "customer_etag": customer.etag, "garment_etag": garment.etag}
+    return result, index_record

@@ -1,12 +1,15 @@
-"""Run bookkeeping in Redis, and the run's report.json + index.html in the bucket.
+"""Run bookkeeping in Redis (`RunBook`), the one-run-per-bucket lock (`BucketLock`), and
+waiting for a run. The report they write at the end is worker/report.py's.
 
-Redis keys of one run (all expire after TRYON_RUN_TTL):
+Redis keys of one run (all expire after TRYON_RUN_TTL), built by RunBook only:
     tryon:run:<id>            hash: state, counters (pairs rendered/failed/skipped, chunks done/total)
     tryon:run:<id>:plan       the run plan (JSON; also written to runs/<id>/plan.json)
     tryon:run:<id>:chunks     hash: chunk id → that chunk's per-pair results (JSON)
     tryon:run:<id>:finalized  set once by whoever writes the report
     tryon:run:<id>:sent       set: every chunk id the producer enqueued (deleted with the report)
     tryon:run:<id>:resending  set for one stall period by whoever resends lost chunks
+    tryon:run:<id>:executions hash: chunk id → times a worker started it (poison-message limit)
+and, built by BucketLock only:
     tryon:active-run:<bucket> the run currently active on that bucket (overlap guard)
 
 Counting is idempotent per chunk id: a chunk's results are added with HSETNX and the counters
@@ -26,15 +29,15 @@ recording counts a chunk once.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
-import posixpath
 import secrets
 import time
+from typing import Callable, Iterator
 
 import redis
 
-from worker import keys
+from worker.plan import Chunk, Plan, TaskCall
+from worker.report import build_report, contact_sheet_html
 from worker.storage import Storage
 
 _RECORD_CHUNK = """
@@ -65,32 +68,48 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y-%m-%dT%H:%M}-{secrets.token_hex(2)}"
 
 
-def chunk_id(customer_index: int, garment_ranges: list[list[int]]) -> str:
-    return f"c{customer_index}:" + ",".join(f"{a}-{b}" for a, b in garment_ranges)
-
-
-def parse_chunk_id(chunk: str) -> tuple[int, list[list[int]]]:
-    """chunk_id's inverse: 'c3:0-4,9-12' → (3, [[0, 4], [9, 12]])."""
-    customer, _, ranges = chunk.partition(":")
-    if not customer.startswith("c") or not ranges:
-        raise ValueError(f"not a chunk id: {chunk!r}")
-    return int(customer[1:]), [[int(a), int(b)] for a, b in (r.split("-") for r in ranges.split(","))]
-
-
 class RunBook:
     def __init__(self, client: redis.Redis, run_id: str, ttl: int = 14 * 24 * 3600):
         self.r = client
         self.run_id = run_id
         self.ttl = ttl
-        self.key = f"tryon:run:{run_id}"
         self._record = client.register_script(_RECORD_CHUNK)
 
+    # --- its Redis keys -------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return f"tryon:run:{self.run_id}"
+
+    @property
+    def plan_key(self) -> str:
+        return f"{self.key}:plan"
+
+    @property
+    def chunks_key(self) -> str:
+        return f"{self.key}:chunks"
+
+    @property
+    def finalized_key(self) -> str:
+        return f"{self.key}:finalized"
+
+    @property
+    def sent_key(self) -> str:
+        return f"{self.key}:sent"
+
+    @property
+    def resending_key(self) -> str:
+        return f"{self.key}:resending"
+
+    @property
+    def executions_key(self) -> str:
+        return f"{self.key}:executions"
+
     # --- producer side --------------------------------------------------------------------
-    def create(self, plan: dict, counts: dict) -> None:
+    def create(self, plan: Plan, counts: dict) -> None:
         pipe = self.r.pipeline()
-        pipe.set(f"{self.key}:plan", json.dumps(plan, separators=(",", ":")), ex=self.ttl)
-        pipe.hset(self.key, mapping={"state": "enqueuing", "created": plan["created"], "bucket": plan["bucket"],
-                                     "chain": plan["chain"], **{k: int(v) for k, v in counts.items()}})
+        pipe.set(self.plan_key, json.dumps(plan.to_json(), separators=(",", ":")), ex=self.ttl)
+        pipe.hset(self.key, mapping={"state": "enqueuing", "created": plan.created, "bucket": plan.bucket,
+                                     "chain": plan.chain, **{k: int(v) for k, v in counts.items()}})
         pipe.expire(self.key, self.ttl)
         pipe.execute()
 
@@ -98,18 +117,28 @@ class RunBook:
         """Remember enqueued chunks (the producer calls this per batch of messages it sent)."""
         if chunk_ids:
             pipe = self.r.pipeline(transaction=False)
-            pipe.sadd(f"{self.key}:sent", *chunk_ids)
-            pipe.expire(f"{self.key}:sent", self.ttl)
+            pipe.sadd(self.sent_key, *chunk_ids)
+            pipe.expire(self.sent_key, self.ttl)
             pipe.execute()
 
-    def set_enqueued(self, chunks_total: int, pairs_to_render: int) -> None:
-        self.r.hset(self.key, mapping={"chunks_total": chunks_total, "pairs_to_render": pairs_to_render,
-                                       "state": "running", "progress_at": f"{time.time():.3f}"})
+    def set_enqueued(self, chunks_total: int, pairs_to_render: int, pairs_up_to_date: int = 0) -> None:
+        self.r.hset(self.key, mapping={"pairs_up_to_date": pairs_up_to_date, "chunks_total": chunks_total,
+                                       "pairs_to_render": pairs_to_render, "state": "running",
+                                       "progress_at": f"{time.time():.3f}"})
+
+    def set_state(self, state: str) -> None:
+        self.r.hset(self.key, "state", state)
 
     # --- worker side ----------------------------------------------------------------------
-    def plan(self) -> dict | None:
-        data = self.r.get(f"{self.key}:plan")
-        return None if data is None else json.loads(data)
+    def plan(self) -> Plan | None:
+        data = self.r.get(self.plan_key)
+        return None if data is None else Plan.from_json(json.loads(data))
+
+    def count_execution(self, chunk: str) -> int:
+        """How many times a worker has now started `chunk` (this time included)."""
+        executions = self.r.hincrby(self.executions_key, chunk, 1)
+        self.r.expire(self.executions_key, self.ttl)
+        return executions
 
     def record_chunk(self, chunk: str, customer_index: int, pairs: list[dict], retries: dict | None = None) -> bool:
         """Add one chunk's per-pair results; False if that chunk was already recorded.
@@ -117,11 +146,15 @@ class RunBook:
         n = {s: sum(p["status"] == s for p in pairs) for s in ("rendered", "failed", "skipped")}
         retries = retries or {}
         payload = json.dumps({"customer": customer_index, "pairs": pairs, "retries": retries}, separators=(",", ":"))
-        added = self._record(keys=[f"{self.key}:chunks", self.key],
+        added = self._record(keys=[self.chunks_key, self.key],
                              args=[chunk, payload, n["rendered"], n["failed"], n["skipped"],
                                    int(retries.get("s3", 0)), int(retries.get("task", 0)), f"{time.time():.3f}"])
-        self.r.expire(f"{self.key}:chunks", self.ttl)
+        self.r.expire(self.chunks_key, self.ttl)
         return bool(added)
+
+    def state(self) -> str | None:
+        value = self.r.hget(self.key, "state")
+        return None if value is None else value.decode()
 
     def status(self) -> dict:
         raw = {k.decode(): v.decode() for k, v in self.r.hgetall(self.key).items()}
@@ -134,7 +167,7 @@ class RunBook:
         return st.get("state") in ("running", "finished") and st["chunks_done"] >= st["chunks_total"]
 
     def chunks(self):
-        for _, value in self.r.hscan_iter(f"{self.key}:chunks", count=500):
+        for _, value in self.r.hscan_iter(self.chunks_key, count=500):
             yield json.loads(value)
 
     def unrecorded_chunks(self) -> list[str]:
@@ -144,10 +177,10 @@ class RunBook:
         def check(ids):
             pipe = self.r.pipeline(transaction=False)
             for c in ids:
-                pipe.hexists(f"{self.key}:chunks", c)
+                pipe.hexists(self.chunks_key, c)
             missing.extend(c for c, seen in zip(ids, pipe.execute()) if not seen)
 
-        for member in self.r.sscan_iter(f"{self.key}:sent", count=1000):
+        for member in self.r.sscan_iter(self.sent_key, count=1000):
             batch.append(member.decode())
             if len(batch) == 1000:
                 check(batch)
@@ -156,24 +189,23 @@ class RunBook:
             check(batch)
         return sorted(missing)
 
-    def resend_lost_chunks(self, send_chunk, stalled_after: float, queue_length, now: float | None = None) -> int:
+    def resend_lost_chunks(self, send: Callable[[TaskCall], None], stalled_after: float,
+                           queue_length: Callable[[], int], now: float | None = None) -> int:
         """Send again the chunks lost by the broker; the number sent (see the module docstring).
-        `send_chunk(plan, customer, ranges)` enqueues one; `queue_length()` counts the messages
-        waiting in the broker's queue. Several callers may race: a SET NX lets one of them act
-        per stall period."""
+        `send(task_call)` enqueues one; `queue_length()` counts the messages waiting in the
+        broker's queue. Several callers may race: a SET NX lets one of them act per stall period."""
         now = time.time() if now is None else now
         st = self.status()
         if st.get("state") != "running" or self.is_complete(st):
             return 0
         if now - float(st.get("progress_at") or now) < stalled_after or queue_length() > 0:
             return 0
-        if not self.r.set(f"{self.key}:resending", "1", nx=True, ex=max(1, int(stalled_after))):
+        if not self.r.set(self.resending_key, "1", nx=True, ex=max(1, int(stalled_after))):
             return 0
         plan = self.plan()
         lost = self.unrecorded_chunks()
         for chunk in lost:
-            customer, ranges = parse_chunk_id(chunk)
-            send_chunk(plan, customer, ranges)
+            send(plan.task_call(Chunk.from_id(chunk)))
         pipe = self.r.pipeline()
         pipe.hincrby(self.key, "chunks_resent", len(lost))
         pipe.hset(self.key, "progress_at", f"{now:.3f}")  # give the resent chunks a full period
@@ -184,139 +216,77 @@ class RunBook:
         """Write report.json + index.html if the run is complete and nobody else has; the report or None."""
         if not self.is_complete():
             return None
-        if not self.r.set(f"{self.key}:finalized", "1", nx=True, ex=self.ttl):
+        if not self.r.set(self.finalized_key, "1", nx=True, ex=self.ttl):
             return None
         try:
             plan = self.plan()
-            report = build_report(plan, self.status(), list(self.chunks()), storage)
-            prefix = plan["prefixes"]["runs"]
-            storage.put_json(keys.run_key(prefix, self.run_id, "report.json"), report)
-            storage.put(keys.run_key(prefix, self.run_id, "index.html"),
-                        contact_sheet_html(report, plan).encode(), "text/html; charset=utf-8")
+            report = build_report(plan, self.status(), list(self.chunks()))
+            storage.put_json(plan.run_file("report.json"), report)
+            storage.put(plan.run_file("index.html"), contact_sheet_html(report, plan).encode(),
+                        "text/html; charset=utf-8")
         except BaseException:
-            self.r.delete(f"{self.key}:finalized")  # let the next completion check try again
+            self.r.delete(self.finalized_key)  # let the next completion check try again
             raise
         self.r.hset(self.key, mapping={"state": "finished", "finished": report["finished"]})
-        self.r.delete(f"{self.key}:sent")  # the largest key of a run, only needed while it runs
-        release_active_run(self.r, plan["bucket"], self.run_id)
+        self.r.delete(self.sent_key)  # the largest key of a run, only needed while it runs
+        BucketLock(self.r, plan.bucket).release(self.run_id)
         return report
 
 
-# --- overlap guard ---------------------------------------------------------------------------
-def active_run_key(bucket: str) -> str:
-    return f"tryon:active-run:{bucket}"
+class BucketLock:
+    """The overlap guard: at most one active run per bucket."""
 
+    _PREFIX = "tryon:active-run:"
 
-def acquire_active_run(client: redis.Redis, bucket: str, run_id: str, ttl: int) -> str | None:
-    """Mark `run_id` as the bucket's active run. Returns None on success, else the id of the
-    run that is still active (its lock is taken over if that run has finished or vanished)."""
-    key = active_run_key(bucket)
-    for _ in range(5):
-        if client.set(key, run_id, nx=True, ex=ttl):
-            return None
-        holder = client.get(key)
-        if holder is None:
-            continue
-        holder = holder.decode()
-        state = client.hget(f"tryon:run:{holder}", "state")
-        if state is not None and state.decode() not in ("finished", "aborted"):
-            return holder
-        # Finished or expired run left the lock behind: replace it only if it is still that one.
-        with client.pipeline() as pipe:
-            try:
-                pipe.watch(key)
-                if pipe.get(key) != holder.encode():
-                    continue
-                pipe.multi()
-                pipe.set(key, run_id, ex=ttl)
-                pipe.execute()
+    def __init__(self, client: redis.Redis, bucket: str):
+        self.r = client
+        self.bucket = bucket
+
+    @property
+    def key(self) -> str:
+        return f"{self._PREFIX}{self.bucket}"
+
+    @classmethod
+    def active_runs(cls, client: redis.Redis) -> Iterator[str]:
+        """The id of every run holding a bucket's lock."""
+        for key in client.scan_iter(f"{cls._PREFIX}*"):
+            run_id = (client.get(key) or b"").decode()
+            if run_id:
+                yield run_id
+
+    def holder(self) -> str | None:
+        value = self.r.get(self.key)
+        return None if value is None else value.decode()
+
+    def acquire(self, run_id: str, ttl: int) -> str | None:
+        """Mark `run_id` as the bucket's active run. Returns None on success, else the id of the
+        run that is still active (its lock is taken over if that run has finished or vanished)."""
+        for _ in range(5):
+            if self.r.set(self.key, run_id, nx=True, ex=ttl):
                 return None
-            except redis.WatchError:
+            holder = self.holder()
+            if holder is None:
                 continue
-    return client.get(key).decode()
+            state = RunBook(self.r, holder).state()
+            if state is not None and state not in ("finished", "aborted"):
+                return holder
+            # Finished or expired run left the lock behind: replace it only if it is still that one.
+            with self.r.pipeline() as pipe:
+                try:
+                    pipe.watch(self.key)
+                    if pipe.get(self.key) != holder.encode():
+                        continue
+                    pipe.multi()
+                    pipe.set(self.key, run_id, ex=ttl)
+                    pipe.execute()
+                    return None
+                except redis.WatchError:
+                    continue
+        return self.r.get(self.key).decode()
 
-
-def release_active_run(client: redis.Redis, bucket: str, run_id: str) -> None:
-    client.eval(_RELEASE_IF_OWNER, 1, active_run_key(bucket), run_id)
-
-
-# --- report ----------------------------------------------------------------------------------
-def composite_key_for(plan: dict, ci: int, gi: int) -> str:
-    p = plan["prefixes"]
-    return keys.composite_key(p["output"], plan["customers"][ci][0], p["customers"],
-                              plan["garments"][gi][0], p["catalogue"])
-
-
-def build_report(plan: dict, status: dict, chunks: list[dict], storage: Storage | None = None) -> dict:
-    pairs, failures = [], []
-    for chunk in sorted(chunks, key=lambda c: c["customer"]):
-        ci = chunk["customer"]
-        for p in chunk["pairs"]:
-            entry = {"customer": plan["customers"][ci][0], "garment": plan["garments"][p["garment"]][0],
-                     "status": p["status"], "composite": composite_key_for(plan, ci, p["garment"])}
-            for k in ("reason", "timings", "etag", "person_cached"):
-                if p.get(k) is not None:
-                    entry[k] = p[k]
-            if p["status"] == "failed":
-                failures.append(entry)
-            pairs.append(entry)
-    pairs.sort(key=lambda e: (e["customer"], e["garment"]))
-    counts = {k: status[k] for k in ("pairs_planned", "pairs_up_to_date", "pairs_to_render", "rendered",
-                                     "skipped_by_worker", "failed", "invalid_inputs", "chunks_total")}
-    # Retries spent (bounded: TRYON_S3_MAX_ATTEMPTS per S3 call, max_retries per task).
-    counts.update({k: int(status.get(k, 0)) for k in ("s3_retries", "task_retries", "chunks_resent")})
-    report = {
-        "run_id": plan["run_id"], "bucket": plan["bucket"], "chain": plan["chain"], "force": plan["force"],
-        "created": plan["created"], "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "customers": len(plan["customers"]), "garments": len(plan["garments"]),
-        "counts": counts, "ok": counts["failed"] == 0,
-        "invalid": plan.get("invalid", []), "failures": failures,
-    }
-    if len(pairs) <= plan.get("report_max_pairs", 20000):
-        report["pairs"] = pairs
-    else:
-        report["pairs_omitted"] = f"{len(pairs)} pairs (more than report_max_pairs); failures are listed in full"
-    return report
-
-
-def contact_sheet_html(report: dict, plan: dict) -> str:
-    """Customers × garments grid of thumbnails; links are relative to runs/<id>/index.html, so
-    the page works from the bucket (static website / any S3 browser) and from a local copy."""
-    up = "../" * (len(plan["prefixes"]["runs"].strip("/").split("/")) + 1)
-    by_pair = {(p["customer"], p["garment"]): p for p in report.get("pairs", [])}
-    customers = sorted({p["customer"] for p in report.get("pairs", [])})
-    garments = sorted({p["garment"] for p in report.get("pairs", [])})
-    e = html.escape
-    c = report["counts"]
-    rows = []
-    for cust in customers:
-        cells = [f"<th>{e(posixpath.basename(cust))}</th>"]
-        for g in garments:
-            p = by_pair.get((cust, g))
-            if p is None:
-                cells.append('<td class="none">up to date<br>(not in this run)</td>')
-            elif p["status"] == "failed":
-                cells.append(f'<td class="failed">failed<br><small>{e(p.get("reason", ""))}</small></td>')
-            else:
-                href = e(up + p["composite"], quote=True)
-                cells.append(f'<td class="{e(p["status"])}"><a href="{href}"><img src="{href}" loading="lazy" '
-                             f'alt="{e(p["composite"])}"></a><br><small>{e(p["status"])}</small></td>')
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    head = "<tr><th></th>" + "".join(f"<th>{e(posixpath.basename(g))}</th>" for g in garments) + "</tr>"
-    invalid = "".join(f"<li>{e(i['key'])}: {e(i['reason'])}</li>" for i in report.get("invalid", []))
-    omitted = f"<p>{e(report['pairs_omitted'])}</p>" if "pairs_omitted" in report else ""
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Try-on run {e(report['run_id'])}</title>
-<style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:4px;text-align:center;vertical-align:top}}
-img{{height:160px}} .failed{{background:#fdd}} .none{{color:#888}} table{{border-collapse:collapse}}</style></head>
-<body><h1>Try-on run {e(report['run_id'])}</h1>
-<p>bucket <b>{e(report['bucket'])}</b>, chain <b>{e(report['chain'])}</b>, finished {e(report['finished'])}:
-{c['rendered']} rendered, {c['pairs_up_to_date'] + c['skipped_by_worker']} up to date, {c['failed']} failed,
-{c['invalid_inputs']} invalid inputs.</p>
-{omitted}<table>{head}{''.join(rows)}</table>
-{'<h2>Invalid inputs</h2><ul>' + invalid + '</ul>' if invalid else ''}
-</body></html>
-"""
+    def release(self, run_id: str) -> None:
+        """Free the lock if `run_id` still holds it."""
+        self.r.eval(_RELEASE_IF_OWNER, 1, self.key, run_id)
 
 
 def wait_for(book: RunBook, timeout: float | None = None, poll: float = 0.5, on_progress=None,

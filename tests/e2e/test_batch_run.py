@@ -19,10 +19,8 @@ import numpy as np
 import pytest
 
 from scripts import demo_inputs
-from tests.servers import *  # noqa: F401,F403
-from tests.servers import settings_for
-from worker import keys
-from worker.storage import Storage, make_client
+from worker.plan import fingerprint
+from worker.storage import Storage
 
 pytestmark = pytest.mark.slow
 
@@ -44,10 +42,10 @@ def chain_ready():
 
 
 @pytest.fixture(scope="module")
-def e2e(stack, worker_proc, s3_client, chain_ready):
+def e2e(stack, worker_proc, s3_client, storage_for, chain_ready):
     bucket = "e2e-tryon"
     s3_client.create_bucket(Bucket=bucket)
-    st = Storage(make_client(settings_for(stack, bucket)), bucket)
+    st = storage_for(bucket)
     people, cloth = demo_inputs.customers(), demo_inputs.garments()
     for name in CUSTOMERS:
         st.put(f"customers/{name}.jpg", demo_inputs.encode(people[name]), "image/jpeg")
@@ -95,8 +93,8 @@ def test_first_run_renders_every_pair(e2e):
             image = cv2.imdecode(np.frombuffer(obj.body, np.uint8), cv2.IMREAD_COLOR)
             assert image.shape == photo.shape  # pasted back into the customer's photo
             meta = obj.metadata
-            assert meta["tryon-fingerprint"] == keys.fingerprint(inputs[f"customers/{c}.jpg"],
-                                                                 inputs[f"catalogue/{g}.png"], e2e["chain"])
+            assert meta["tryon-fingerprint"] == fingerprint(inputs[f"customers/{c}.jpg"],
+                                                            inputs[f"catalogue/{g}.png"], e2e["chain"])
             assert meta["tryon-chain"] == e2e["chain"] and meta["tryon-run"] == report["run_id"]
             assert "pose=" in meta["tryon-stages"] and "render=" in meta["tryon-stages"]
             assert set(json.loads(meta["tryon-timings"])) >= {"warp", "render"}
@@ -130,36 +128,28 @@ def test_replacing_a_garment_rerenders_only_its_pairs(e2e):
     assert changed == {f"tryon/{c}/red-tee.jpg" for c in CUSTOMERS}
 
 
-def test_redelivered_task_writes_nothing_new(e2e, redis_client):
+def test_redelivered_task_writes_nothing_new(e2e, celery_client):
     """The first run's message again (as after a lost ack), although one of its garments has
     been replaced since: every pair is found up to date, nothing is written."""
-    from celery import Celery
-
     st = e2e["storage"]
     plan = st.get_json(f"runs/{e2e['runs'][0]}/plan.json")
     before = composites(st)
-    app = Celery(broker=e2e["stack"].redis_url, backend=e2e["stack"].redis_url)
-    app.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
-    result = app.send_task("tryon.render_customer", queue="tryon",
+    result = celery_client.send_task("tryon.render_customer", queue="tryon",
                            kwargs={"run": plan["run_id"], "customer": 0, "garments": [[0, 4]], "chunk": "c0:0-4"})
     assert result.get(timeout=120) == {"run": plan["run_id"], "chunk": "c0:0-4", "rendered": 0, "skipped": 4,
                                        "failed": 0}
     assert composites(st) == before
 
 
-def test_a_chunk_that_keeps_coming_back_is_given_up(e2e, redis_client):
+def test_a_chunk_that_keeps_coming_back_is_given_up(e2e, redis_client, celery_client):
     """A message re-delivered after every worker loss (OOM on one photo) stops after a few tries."""
-    from celery import Celery
-
     from worker.tasks import MAX_EXECUTIONS
     st = e2e["storage"]
     run_id = e2e["runs"][0]
     redis_client.hset(f"tryon:run:{run_id}:executions", "c0:poison", MAX_EXECUTIONS)
     before = composites(st)
-    app = Celery(broker=e2e["stack"].redis_url, backend=e2e["stack"].redis_url)
-    app.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
-    result = app.send_task("tryon.render_customer", queue="tryon",
-                           kwargs={"run": run_id, "customer": 0, "garments": [[0, 1]], "chunk": "c0:poison"})
+    result = celery_client.send_task("tryon.render_customer", queue="tryon",
+                                     kwargs={"run": run_id, "customer": 0, "garments": [[0, 1]], "chunk": "c0:poison"})
     assert result.get(timeout=120)["failed"] == 1
     chunk = json.loads(redis_client.hget(f"tryon:run:{run_id}:chunks", "c0:poison"))
     assert "gave up after" in chunk["pairs"][0]["reason"]
@@ -207,53 +197,49 @@ def test_a_customer_split_over_concurrent_tasks_is_prepared_once(e2e):
     assert computed["timings"]["person"] > 0 and all(p["timings"]["person"] == 0 for p in pairs if p["person_cached"])
 
 
-def test_a_message_the_broker_lost_is_sent_again_once_the_run_stalls(e2e, s3_client, redis_client):
+def test_a_message_the_broker_lost_is_sent_again_once_the_run_stalls(e2e, s3_client, redis_client, celery_client,
+                                                                       storage_for, batch_settings):
     """Redis can lose a message in flight (kombu's BRPOP, then a separate 'unacked' write;
     found by the chaos Redis-restart test, where one chunk of 8 was never delivered and the run
     never finished). Here the producer's send drops one chunk outright; the waiter finds the
     run stalled with an empty queue and sends the missing chunk again, once."""
-    from celery import Celery
-
-    from producer.plan import start_run
+    from producer.enqueue import start_run
     from worker.runs import RunBook, wait_for
     from worker.tasks import resend_lost
 
     stack = e2e["stack"]
     bucket = "e2e-lost-message"
     s3_client.create_bucket(Bucket=bucket)
-    st = Storage(make_client(settings_for(stack, bucket)), bucket)
+    st = storage_for(bucket)
     st.put("customers/astronaut.jpg", demo_inputs.encode(demo_inputs.customers()["astronaut"]), "image/jpeg")
     cloth = demo_inputs.garments()
     for name in GARMENTS[:3]:
         st.put(f"catalogue/{name}.png", demo_inputs.encode(cloth[name], ".png"), "image/png")
 
-    client = Celery(broker=stack.env["TRYON_BROKER_URL"])
-    client.conf.update(task_serializer="json", accept_content=["json"])
     queue = stack.env.get("TRYON_QUEUE", "tryon")
     sent, dropped = [], []
 
     def send(call):
-        client.send_task("tryon.render_customer", kwargs=call["kwargs"], kwargsrepr=call["kwargsrepr"],
-                         queue=queue, ignore_result=True)
-        sent.append(call["kwargs"]["chunk"])
+        celery_client.send_task(call.task, kwargs=call.kwargs, kwargsrepr=call.kwargsrepr, queue=queue,
+                                ignore_result=True)
+        sent.append(call.kwargs["chunk"])
 
     def lossy_send(call):
         if len(sent) + len(dropped) == 1:  # the broker "loses" the second message
-            dropped.append(call["kwargs"]["chunk"])
+            dropped.append(call.kwargs["chunk"])
         else:
             send(call)
 
-    s = settings_for(stack, bucket, chunk_size=1)
-    run = start_run(st, redis_client, s, lossy_send, log=lambda *_: None)
+    run = start_run(st, redis_client, batch_settings(bucket, chunk_size=1), lossy_send)
     assert run["chunks"] == 3 and len(dropped) == 1
     book = RunBook(redis_client, run["run_id"])
     assert book.unrecorded_chunks() != []
 
     status = wait_for(book, timeout=180, poll=0.3, resend_lost=lambda b: resend_lost(
-        b, send=send, celery_app=client, queue=queue, stalled_after=3))
+        b, send=send, celery_app=celery_client, queue=queue, stalled_after=3))
     assert status["chunks_resent"] == 1 and sent.count(dropped[0]) == 1
     report = st.get_json(f"runs/{run['run_id']}/report.json")
     assert report["counts"]["rendered"] == 3 and report["counts"]["failed"] == 0
     assert report["counts"]["chunks_resent"] == 1
     assert {p["status"] for p in report["pairs"]} == {"rendered"}
-    assert redis_client.exists(f"{book.key}:sent") == 0  # cleaned up with the report
+    assert redis_client.exists(f"tryon:run:{run['run_id']}:sent") == 0  # cleaned up with the report

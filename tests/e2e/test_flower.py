@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -15,15 +14,8 @@ import numpy as np
 import pytest
 
 from scripts import demo_inputs
-from tests.servers import *  # noqa: F401,F403
-from tests.servers import settings_for
-from worker.storage import Storage, make_client
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars"]
 
 
 def _get_json(url: str):
@@ -32,11 +24,11 @@ def _get_json(url: str):
 
 
 @pytest.fixture(scope="module")
-def flower_run(stack, worker_proc, s3_client):
+def flower_run(stack, worker_proc, s3_client, storage_for):
     flower, url = stack.start_flower()
     bucket = "flower-run"
     s3_client.create_bucket(Bucket=bucket)
-    st = Storage(make_client(settings_for(stack, bucket)), bucket)
+    st = storage_for(bucket)
     st.put("customers/alice.jpg", demo_inputs.encode(demo_inputs.customers()["astronaut"]), "image/jpeg")
     # A photo that cannot be decoded: its tasks run (and fail their pairs) whatever the chain.
     st.put("customers/broken.jpg", b"\xff\xd8 broken" * 20, "image/jpeg")
@@ -68,14 +60,9 @@ def test_flower_api_lists_the_worker_and_the_runs_tasks(flower_run):
     assert all(t["state"] == "SUCCESS" for t in tasks), [t["state"] for t in tasks]
 
 
-def test_flower_tasks_page_renders_in_headless_chromium(flower_run, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium; .ci/run does it)")
+def test_flower_tasks_page_renders_in_headless_chromium(flower_run, chromium, tmp_path):
     png = tmp_path / "flower-tasks.png"
-    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                    f"--screenshot={png}", "--window-size=1400,900", "--virtual-time-budget=8000",
-                    flower_run["url"] + "/tasks"], capture_output=True, timeout=120)
+    chromium(f"--screenshot={png}", url=flower_run["url"] + "/tasks")
     image = cv2.imread(str(png))
     assert image is not None and image.shape[:2] == (900, 1400), f"no screenshot at {png}"
     # Non-blank: many distinct colours and real contrast (a blank or error page has neither).
@@ -83,9 +70,7 @@ def test_flower_tasks_page_renders_in_headless_chromium(flower_run, tmp_path):
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
 
     def dom(path: str) -> str:
-        return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
-                               "--virtual-time-budget=8000", flower_run["url"] + path],
-                              capture_output=True, text=True, timeout=120).stdout
+        return chromium("--dump-dom", url=flower_run["url"] + path).stdout
 
     # The rows the screenshot shows are this run's tasks (the table is filled by JavaScript).
     assert dom("/tasks").count("tryon.render_customer") >= 4

@@ -1,0 +1,78 @@
+"""Starting a run: take the bucket's lock, plan, record the plan, send one message per chunk.
+
+    start_run(storage, redis, settings, send)   what `python -m producer` and the nightly task do
+    dry_run(storage, settings)                  the plan printed; nothing enqueued or written
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from models.chain import chain_version
+from producer.planner import PlanCounts, build_plan, iter_chunks
+from worker.config import Settings
+from worker.plan import TaskCall
+from worker.runs import BucketLock, RunBook, new_run_id
+from worker.storage import Storage
+
+
+class RunActiveError(RuntimeError):
+    pass
+
+
+def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskCall], None], *, force: bool = False,
+              chain: str | None = None, run_id: str | None = None) -> dict:
+    """Plan, record and enqueue one run; returns {'run_id', counts...}. `send(task_call)`
+    enqueues one message. Raises RunActiveError if another run on the bucket is active."""
+    run_id = run_id or new_run_id()
+    lock = BucketLock(redis_client, storage.bucket)
+    holder = lock.acquire(run_id, s.run_lock_ttl)
+    if holder is not None:
+        raise RunActiveError(f"run {holder} is still active on bucket {storage.bucket!r}; not starting another")
+    book = RunBook(redis_client, run_id, ttl=s.run_ttl)
+    try:
+        plan = build_plan(storage, s, run_id, force, chain or chain_version())
+        counts = PlanCounts(invalid_inputs=len(plan.invalid))
+        # The plan is written once (Redis for workers, the bucket for the record) before any message.
+        book.create(plan, {"invalid_inputs": counts.invalid_inputs, "pairs_planned": plan.pairs})
+        storage.put_json(plan.run_file("plan.json"), plan.to_json())
+        sent = []
+        for chunk in iter_chunks(storage, plan, counts):
+            send(plan.task_call(chunk))
+            sent.append(chunk.id)
+            if len(sent) >= 1000:  # remembered in batches: lost messages are found by these ids
+                book.mark_sent(sent)
+                sent = []
+        book.mark_sent(sent)
+        book.set_enqueued(counts.chunks, counts.pairs_to_render, counts.pairs_up_to_date)
+    except BaseException:
+        # Messages already sent still run; the run is marked so nobody waits for its report.
+        book.set_state("aborted")
+        lock.release(run_id)
+        raise
+    book.try_finalize(storage)  # nothing to render, or workers finished before `chunks_total` was set
+    return {"run_id": run_id, "customers": len(plan.customers), "garments": len(plan.garments),
+            "to_render": counts.pairs_to_render, "skipped": counts.pairs_up_to_date,
+            "invalid": counts.invalid_inputs, "chunks": counts.chunks, "invalid_list": plan.invalid}
+
+
+def dry_run(storage: Storage, s: Settings, *, force: bool = False, chain: str | None = None,
+            out: Callable[[str], None] = print, max_lines: int = 50) -> dict:
+    """Print the plan without enqueuing or writing anything."""
+    plan = build_plan(storage, s, "dry-run", force, chain or chain_version())
+    counts = PlanCounts(invalid_inputs=len(plan.invalid))
+    out(f"plan: {len(plan.customers)} customers × {len(plan.garments)} garments, chain {plan.chain}"
+        f"{' (forced)' if force else ''}")
+    shown = 0
+    for chunk in iter_chunks(storage, plan, counts):
+        if shown < max_lines:
+            out(f"  {plan.task_call(chunk).describe()}")
+        shown += 1
+    if shown > max_lines:
+        out(f"  … {shown - max_lines} more tasks")
+    for item in plan.invalid:
+        out(f"  invalid: {item['reason']}")
+    out(json.dumps({"to_render": counts.pairs_to_render, "skipped": counts.pairs_up_to_date,
+                    "invalid": counts.invalid_inputs, "tasks": counts.chunks}))
+    return {"to_render": counts.pairs_to_render, "skipped": counts.pairs_up_to_date,
+            "invalid": counts.invalid_inputs, "chunks": counts.chunks}

@@ -1,0 +1,59 @@
+"""producer/planner.py against real S3 (SeaweedFS): listing, the plan, the up-to-date check
+(folder listing + the customer's index, HEAD as fallback) and chunking."""
+from __future__ import annotations
+
+import dataclasses
+
+from producer.planner import PlanCounts, build_plan, garments_to_render, iter_chunks
+from worker.plan import Chunk, InputObject
+
+
+def test_the_plan_lists_usable_inputs_and_reports_the_rest(storage_for, bucket, batch_settings):
+    st = storage_for(bucket)
+    st.put("customers/alice.jpg", b"photo", "image/jpeg")
+    st.put("customers/alice.png", b"same name", "image/png")
+    st.put("customers/empty.jpg", b"", "image/jpeg")
+    st.put("catalogue/tops/red.png", b"tee", "image/png")
+    st.put("catalogue/readme.txt", b"text", "text/plain")
+    plan = build_plan(st, batch_settings(bucket, chunk_size=7), "r1", force=False, chain="v1")
+    assert plan.customers == [InputObject("customers/alice.jpg", st.head("customers/alice.jpg")["etag"], 5)]
+    assert [g.key for g in plan.garments] == ["catalogue/tops/red.png"]
+    assert sorted(i["key"] for i in plan.invalid) == ["catalogue/readme.txt", "customers/alice.png",
+                                                       "customers/empty.jpg"]
+    assert (plan.run_id, plan.bucket, plan.chain, plan.chunk_size, plan.prefixes.output) == ("r1", bucket, "v1", 7,
+                                                                                             "tryon/")
+
+
+def test_planner_uses_the_listing_and_index_then_head_as_fallback(storage_for, bucket, batch_settings):
+    st = storage_for(bucket)
+    st.put("customers/alice.jpg", b"photo", "image/jpeg")
+    for g in ("a", "b", "c", "d", "e"):
+        st.put(f"catalogue/{g}.jpg", g.encode(), "image/jpeg")
+    plan = build_plan(st, batch_settings(bucket), "r", force=False, chain="v1")
+    fp = {g.key: plan.fingerprint(0, gi) for gi, g in enumerate(plan.garments)}
+    assert garments_to_render(st, plan, 0) == [0, 1, 2, 3, 4]  # nothing rendered yet
+
+    def composite(g, fingerprint, body=b"jpg "):
+        return st.put(f"tryon/alice/{g}.jpg", body + g.encode(), "image/jpeg", {"tryon-fingerprint": fingerprint})
+
+    # a: indexed and current; b: written but not indexed (HEAD finds it current);
+    # c: stale in the index; d: indexed and current, but deleted by hand since;
+    # e: indexed as current, but replaced since by an object with an old fingerprint
+    etag_a, etag_c = composite("a", fp["catalogue/a.jpg"]), composite("c", "old")
+    composite("b", fp["catalogue/b.jpg"])
+    old_e = composite("e", fp["catalogue/e.jpg"])
+    composite("e", "old", body=b"other bytes ")
+    st.put_json("tryon/alice/_index.json", {"version": 1, "composites": {
+        "catalogue/a.jpg": {"fingerprint": fp["catalogue/a.jpg"], "etag": etag_a},
+        "catalogue/c.jpg": {"fingerprint": "old", "etag": etag_c},
+        "catalogue/d.jpg": {"fingerprint": fp["catalogue/d.jpg"], "etag": "gone"},
+        "catalogue/e.jpg": {"fingerprint": fp["catalogue/e.jpg"], "etag": old_e}}})
+    assert garments_to_render(st, plan, 0) == [2, 3, 4]
+    # A new chain version: all stale. A forced run: all.
+    assert garments_to_render(st, dataclasses.replace(plan, chain="v2"), 0) == [0, 1, 2, 3, 4]
+    assert garments_to_render(st, dataclasses.replace(plan, force=True), 0) == [0, 1, 2, 3, 4]
+
+    counts = PlanCounts()
+    chunks = list(iter_chunks(st, dataclasses.replace(plan, chunk_size=2), counts))
+    assert chunks == [Chunk(0, [[2, 4]]), Chunk(0, [[4, 5]])]
+    assert (counts.pairs_planned, counts.pairs_up_to_date, counts.pairs_to_render, counts.chunks) == (5, 2, 3, 2)

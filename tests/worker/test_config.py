@@ -1,0 +1,32 @@
+"""worker/config.py: every setting of the batch system, from the environment."""
+from __future__ import annotations
+
+import pytest
+
+from worker.config import nightly_time, settings
+
+
+def test_nightly_time_parsing():
+    assert nightly_time("02:00") == (2, 0) and nightly_time("23:59") == (23, 59) and nightly_time("off") is None
+    with pytest.raises(ValueError):
+        nightly_time("25:00")
+
+
+def test_prefix_settings_are_normalised(monkeypatch):
+    monkeypatch.setenv("TRYON_CUSTOMERS_PREFIX", "/people")
+    assert settings().customers_prefix == "people/"
+
+
+def test_one_compute_thread_per_worker_process_unless_set(monkeypatch):
+    monkeypatch.delenv("TRYON_THREADS", raising=False)
+    assert settings().compute_threads == 1
+    monkeypatch.setenv("TRYON_THREADS", "")
+    assert settings().compute_threads == 1
+    monkeypatch.setenv("TRYON_THREADS", "3")
+    assert settings().compute_threads == 3
+
+
+def test_lost_chunks_wait_longer_than_a_message_can_stay_unacknowledged(monkeypatch):
+    monkeypatch.setenv("TRYON_TASK_TIME_LIMIT", "100")
+    monkeypatch.delenv("TRYON_RUN_STALLED_AFTER", raising=False)
+    assert settings().run_stalled_after == 4 * 100 + 30

@@ -1,0 +1,70 @@
+"""worker/person_cache.py against real Redis: one computation per photo, shared by every worker."""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from models.chain import BadInputError
+from models.person import Person
+from worker.person_cache import PersonCache
+from worker.runs import new_run_id
+
+
+def person(tag: int) -> Person:
+    parse = np.zeros((64, 48), np.uint8)
+    parse[10:50, 10:40] = 5
+    kp = np.full((18, 3), tag, np.float32)
+    return Person(photo=None, crop_box=(0, 0, 48, 64), keypoints=kp, parse=parse,
+                  stages={"pose": {"impl": "test", "weights": {}}})
+
+
+def test_cache_keys_name_the_chain_and_the_photos_content():
+    cache = PersonCache(client=None, ttl=60)
+    key = cache.key(b"photo bytes", "v1")
+    assert key == "tryon:person:v1:" + hashlib.sha256(b"photo bytes").hexdigest()
+    assert cache.key(b"photo bytes", "v2") != key and cache.key(b"other", "v1") != key
+    assert PersonCache.lock_key(key) == key + ":lock"
+
+
+def test_person_cache_single_flight(redis_client):
+    cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{new_run_id()}")
+    key = cache.key(b"photo bytes", "v1")
+    calls = []
+
+    def compute():
+        calls.append(threading.current_thread().name)
+        time.sleep(1.0)  # long enough that the other thread arrives while this one computes
+        return person(7)
+
+    photo = np.zeros((64, 48, 3), np.uint8)
+    out = {}
+    threads = [threading.Thread(target=lambda n=n: out.__setitem__(n, cache.get_or_compute(key, photo, compute)),
+                                name=f"t{n}") for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(calls) == 1, "both workers computed the same person"
+    assert sorted(hit for _, hit in out.values()) == [False, True]
+    for p, _ in out.values():
+        assert p.photo is photo and float(p.keypoints[0, 0]) == 7 and int(p.parse.max()) == 5
+    assert redis_client.ttl(key) > 0
+
+
+def test_person_cache_remembers_rejections(redis_client):
+    cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{new_run_id()}")
+    key = cache.key(b"no person here", "v1")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        raise BadInputError("customers/empty.jpg: no person found")
+
+    for _ in range(2):
+        with pytest.raises(BadInputError, match="no person found"):
+            cache.get_or_compute(key, np.zeros((8, 8, 3), np.uint8), compute)
+    assert calls == [1]

@@ -1,0 +1,120 @@
+"""worker/runs.py against real Redis (and S3 for the report): run bookkeeping, the bucket's
+lock, and resending chunks the broker lost. The Redis key names are spelled out here on
+purpose: deployed runs and operators' tools use them."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import redis
+
+from worker.plan import Chunk, InputObject, Plan, Prefixes
+from worker.runs import BucketLock, RunBook, new_run_id
+
+
+def _plan(run_id: str, bucket: str) -> Plan:
+    return Plan(run_id=run_id, bucket=bucket, chain="v", force=False, created="now",
+                prefixes=Prefixes("customers/", "catalogue/", "tryon/", "runs/"),
+                customers=[InputObject("customers/a.jpg", "e", 1)],
+                garments=[InputObject("catalogue/g.jpg", "e", 1), InputObject("catalogue/h.jpg", "e", 1)])
+
+
+def test_run_ids_are_sortable_and_unique():
+    a, b = new_run_id(), new_run_id()
+    assert a != b and len(a) == len("2026-11-23T02:00-ab12") and a[10] == "T"
+
+
+def test_run_book_keys():
+    book = RunBook(redis.Redis(), "r1")  # no command sent: only the key names
+    assert book.key == "tryon:run:r1"
+    assert [book.plan_key, book.chunks_key, book.finalized_key, book.sent_key, book.resending_key,
+            book.executions_key] == [f"tryon:run:r1:{k}" for k in
+                                     ("plan", "chunks", "finalized", "sent", "resending", "executions")]
+    assert BucketLock(redis.Redis(), "shop").key == "tryon:active-run:shop"
+
+
+def test_run_book_counts_each_chunk_once_and_writes_the_report_once(storage_for, bucket, redis_client):
+    st = storage_for(bucket)
+    run_id = new_run_id()
+    book = RunBook(redis_client, run_id, ttl=600)
+    plan = _plan(run_id, bucket)
+    book.create(plan, {"pairs_planned": 2, "invalid_inputs": 0})
+    assert book.plan() == plan and redis_client.ttl(f"tryon:run:{run_id}:plan") > 0
+    assert not book.is_complete()  # still enqueuing
+    pairs = [{"garment": 0, "status": "rendered"}, {"garment": 1, "status": "failed", "reason": "bad"}]
+    assert book.record_chunk("c0:0-2", 0, pairs)
+    assert not book.record_chunk("c0:0-2", 0, pairs)  # re-delivered: not counted again
+    assert book.try_finalize(st) is None  # total not yet known
+    book.set_enqueued(chunks_total=1, pairs_to_render=2)
+    st_ = book.status()
+    assert (st_["rendered"], st_["failed"], st_["chunks_done"]) == (1, 1, 1)
+    report = book.try_finalize(st)
+    assert report is not None and report["counts"]["failed"] == 1 and report["failures"][0]["reason"] == "bad"
+    assert book.try_finalize(st) is None  # exactly one writer
+    assert st.get_json(f"runs/{run_id}/report.json")["run_id"] == run_id
+    assert b"tryon/a/g.jpg" in st.get(f"runs/{run_id}/index.html").body
+    assert book.status()["state"] == "finished" and book.state() == "finished"
+
+
+def test_a_chunks_executions_are_counted(redis_client):
+    book = RunBook(redis_client, new_run_id(), ttl=60)
+    assert [book.count_execution("c0:0-1") for _ in range(3)] == [1, 2, 3]
+    assert book.count_execution("c1:0-1") == 1
+    assert redis_client.ttl(f"tryon:run:{book.run_id}:executions") > 0
+
+
+def test_overlapping_runs_are_refused_until_the_active_one_finishes(redis_client):
+    bucket = f"overlap-{new_run_id()}"
+    first, second = new_run_id(), new_run_id()
+    RunBook(redis_client, first, ttl=60).create(_plan(first, bucket), {})
+    lock = BucketLock(redis_client, bucket)
+    assert lock.acquire(first, ttl=60) is None
+    assert lock.acquire(second, ttl=60) == first
+    assert first in set(BucketLock.active_runs(redis_client))
+    redis_client.hset(f"tryon:run:{first}", "state", "finished")  # left its lock behind
+    assert lock.acquire(second, ttl=60) is None
+    assert redis_client.get(f"tryon:active-run:{bucket}") == second.encode()
+    lock.release(first)  # not the holder: nothing happens
+    assert lock.holder() == second
+    lock.release(second)
+    assert lock.holder() is None
+
+
+def test_lost_chunks_are_resent_only_when_the_run_stalled_with_an_empty_queue(redis_client):
+    run_id = new_run_id()
+    book = RunBook(redis_client, run_id, ttl=600)
+    plan = _plan(run_id, "b")
+    plan = dataclasses.replace(plan, customers=[InputObject(f"customers/{i}.jpg", "e", 1) for i in range(5)])
+    book.create(plan, {})
+    ids = [Chunk(ci, [[0, 2]]).id for ci in range(5)]
+    book.mark_sent(ids)
+    book.set_enqueued(chunks_total=5, pairs_to_render=10)
+    for c in ids[:3]:
+        book.record_chunk(c, int(c[1]), [{"garment": 0, "status": "rendered"}, {"garment": 1, "status": "rendered"}])
+    assert book.unrecorded_chunks() == ids[3:]
+    progress_at = float(book.status()["progress_at"])
+
+    resent = []
+
+    # Still within the stall period: the missing chunks may be queued or running.
+    assert book.resend_lost_chunks(resent.append, stalled_after=60, queue_length=lambda: 0, now=progress_at + 30) == 0
+    # Stalled, but messages are waiting in the queue (e.g. every worker is down): nothing lost.
+    assert book.resend_lost_chunks(resent.append, stalled_after=60, queue_length=lambda: 7, now=progress_at + 61) == 0
+    assert resent == []
+    # Stalled with an empty queue: exactly the unrecorded chunks, once, as the producer sent them.
+    assert book.resend_lost_chunks(resent.append, stalled_after=60, queue_length=lambda: 0, now=progress_at + 61) == 2
+    assert [call.kwargs["chunk"] for call in resent] == ids[3:] and book.status()["chunks_resent"] == 2
+    assert resent[0] == plan.task_call(Chunk(3, [[0, 2]]))
+    assert book.resend_lost_chunks(resent.append, stalled_after=60, queue_length=lambda: 0, now=progress_at + 62) == 0
+    assert len(resent) == 2
+
+
+@pytest.mark.parametrize("state", ["enqueuing", "finished", "aborted"])
+def test_only_running_runs_are_resent(redis_client, state):
+    book = RunBook(redis_client, new_run_id(), ttl=60)
+    book.create(_plan(book.run_id, "b"), {})
+    book.mark_sent(["c0:0-2"])
+    book.set_enqueued(chunks_total=1, pairs_to_render=2)
+    book.set_state(state)
+    assert book.resend_lost_chunks(lambda call: None, stalled_after=0, queue_length=lambda: 0,
+                                   now=10**10) == 0
