@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from models.chain import BadInputError
-from models.person import Person
+from models.contract import Person
 from producer.plan import build_plan, garments_to_render
 from tests.servers import *  # noqa: F401,F403
 from tests.servers import settings_for

@@ -16,7 +16,7 @@ import numpy as np
 import redis
 
 from models.chain import BadInputError
-from models.person import Person
+from models.contract import Person
 
 log = logging.getLogger(__name__)
 _REJECTED = b"REJECTED:"

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from models.chain import MAX_PIXELS, BadInputError, check_image
+from models.contract import MAX_PIXELS, BadInputError, check_image
 from worker import keys
 from worker.config import Settings
 from worker.person_cache import PersonCache

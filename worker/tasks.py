@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections import OrderedDict
 
 import redis
@@ -84,11 +83,11 @@ def _set_compute_threads() -> None:
     """One compute thread per pool process unless TRYON_THREADS says otherwise: Celery's default
     concurrency is one process per core, and OpenCV and onnxruntime would each start a thread per
     core in every process (`make bench`: 2 processes × 2 threads rendered the seed chain ~45%
-    slower than 2 × 1 on 2 cores). onnxruntime sessions read TRYON_THREADS when they are made."""
+    slower than 2 × 1 on 2 cores). onnxruntime sessions read the chain's settings when they are made."""
     import cv2
 
-    threads = int(os.environ.get("TRYON_THREADS") or 1)
-    os.environ["TRYON_THREADS"] = str(threads)
+    from models import settings
+    threads = settings.configure(threads=settings.current().threads or 1).threads
     cv2.setNumThreads(threads)
 
 
