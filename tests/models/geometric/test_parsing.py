@@ -9,6 +9,7 @@ import pytest
 from models.geometric import blazeface as bf
 from models.geometric import blazepose as bp
 from models.geometric import parsing as rp
+from models.labels import NECK, Lip
 from models.weights import MissingWeightsError
 
 
@@ -70,15 +71,15 @@ def test_label_person_on_a_synthetic_person():
     assert labels.shape == body.shape
     assert ((labels > 0) == body).all()
     at = lambda x, y: labels[y, x]  # noqa: E731
-    assert at(96, 50) == rp.FACE
-    assert at(96, 16) == rp.HAIR          # top of the head
-    assert at(75, 75) == rp.HAIR          # hair hanging beside the neck
-    assert at(96, 74) == rp.NECK
-    assert at(96, 120) == rp.UPPER_CLOTHES
-    assert at(45, 100) == rp.UPPER_CLOTHES   # sleeve
-    assert at(146, 160) == rp.LEFT_ARM       # the person's left = image right
-    assert at(46, 160) == rp.RIGHT_ARM
-    assert at(96, 220) == rp.LOWER_BODY
+    assert at(96, 50) == Lip.FACE
+    assert at(96, 16) == Lip.HAIR          # top of the head
+    assert at(75, 75) == Lip.HAIR          # hair hanging beside the neck
+    assert at(96, 74) == NECK
+    assert at(96, 120) == Lip.UPPER_CLOTHES
+    assert at(45, 100) == Lip.UPPER_CLOTHES   # sleeve
+    assert at(146, 160) == Lip.LEFT_ARM       # the person's left = image right
+    assert at(46, 160) == Lip.RIGHT_ARM
+    assert at(96, 220) == Lip.PANTS
 
 
 def test_colour_model_prefers_its_own_colour():

@@ -1,4 +1,5 @@
-"""`make models` (models/fetch.py) against a local HTTP server: present, wrong checksum, 404."""
+"""`make models` (models/weights/fetch.py) against a local HTTP server: present, wrong checksum,
+404; and the list it fetches, derived from the stages' declared weights."""
 import functools
 import hashlib
 import http.server
@@ -44,7 +45,7 @@ def test_fetch_reports_absent_files_and_strict_fails(server, tmp_path, monkeypat
     assert (target / "good.bin").read_bytes() == b"weights" * 100
     assert not (target / "tampered.bin").exists()  # a checksum mismatch leaves nothing behind
 
-    monkeypatch.setattr(fetch, "FETCHERS", [lambda: fetch.fetch_url_files(weights)])
+    monkeypatch.setattr(fetch, "FETCHERS", [lambda declared: fetch.fetch_url_files(weights)])
     assert fetch.main([]) == 0
     out = capsys.readouterr().out
     assert "absent: tampered.bin (" in out and "absent: gone.bin (" in out and "absent: good.bin" not in out
@@ -56,12 +57,18 @@ def test_fetch_strict_passes_when_everything_is_there(server, tmp_path, monkeypa
     (root / "a.bin").write_bytes(b"a")
     weights = [WeightFile("a.bin", "sha256:" + hashlib.sha256(b"a").hexdigest(), url=f"{base}/a.bin")]
     monkeypatch.setenv("TRYON_WEIGHTS_DIR", str(tmp_path / "w"))
-    monkeypatch.setattr(fetch, "FETCHERS", [lambda: fetch.fetch_url_files(weights)])
+    monkeypatch.setattr(fetch, "FETCHERS", [lambda declared: fetch.fetch_url_files(weights)])
     assert fetch.main(["--strict"]) == 0
 
 
-def test_seed_files_are_declared_with_urls():
-    names = {w.name: w for w in fetch.seed_weight_files()}
+def test_the_fetch_list_is_every_stages_declared_files(monkeypatch):
+    from models.chain import declared_weights
+
+    seen = []
+    monkeypatch.setattr(fetch, "FETCHERS", [lambda declared: seen.extend(declared) or []])
+    assert fetch.main([]) == 0
+    assert seen == declared_weights()
+    names = {w.name: w for w in seen if w.url}
     assert set(names) == {"openpose_pose_coco.prototxt", "openpose_pose_coco.caffemodel", "lip_jppnet_384.pb",
                           "cp_vton_gmm.onnx", "cp_vton_tom.onnx"}
     assert all(w.url for w in names.values())
