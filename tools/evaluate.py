@@ -34,7 +34,7 @@ import numpy as np
 from models import chain
 from models.contract import REPR_H, REPR_W, BadInputError, ChainOptions, Person
 from models.crop import centre_crop_box
-from models.labels import HEAD, Lip
+from models.labels import HEAD, Coco, Lip
 from models.seed.openpose import photo_keypoints_to_grid, read_openpose_json
 
 HEAD_LABELS = HEAD  # CP-VTON's head: hat, hair, sunglasses, face
@@ -81,7 +81,7 @@ def load_gt_parse(data: Path, name: str, photo_hw: tuple[int, int]) -> np.ndarra
 # --- person metrics ---------------------------------------------------------------------------
 def torso_size(gt: np.ndarray) -> float | None:
     """GT neck → GT mid-hip distance (grid pixels), or None if one of them is missing."""
-    neck, r_hip, l_hip = gt[1], gt[8], gt[11]
+    neck, r_hip, l_hip = gt[Coco.NECK], gt[Coco.R_HIP], gt[Coco.L_HIP]
     if min(neck[2], r_hip[2], l_hip[2]) <= 0:
         return None
     return float(np.hypot(*(neck[:2] - (r_hip[:2] + l_hip[:2]) / 2)))

@@ -1,7 +1,6 @@
 """The agnostic person representation (models/seed/representation.py)."""
 import cv2
 import numpy as np
-import pytest
 from PIL import Image
 
 from models.contract import Person
