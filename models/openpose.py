@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models.dnn_batch import read_net
+from models.dnn_batch import KnownFailure, forward_net, read_net
 from models.person import REPR_H, REPR_W
 from models.weights import DeclaresWeights, WeightFile, resolve
 
@@ -45,6 +45,12 @@ HEATMAP_CONF_THRESHOLD = 0.1
 NUM_KEYPOINTS = 18
 # BODY_25 index of each COCO-18 keypoint (BODY_25 inserts mid-hip at 8 and adds feet 19..24).
 BODY25_TO_COCO18 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
+# OpenCV versions known not to read this stage's files (named in the error a user gets).
+KNOWN_FAILURES = (
+    KnownFailure((5, 0), None, markers=("Caffe importer has been removed",),
+                 advice="OpenCV 5 removed the Caffe importer: the OpenPose COCO stage needs opencv-python-headless "
+                        "4.x (requirements.txt pins <5), or give the pose as OpenPose JSON (CLI: --pose-json)."),
+)
 
 
 def keypoints_from_heatmaps(out: np.ndarray, height: int = REPR_H, width: int = REPR_W) -> np.ndarray:
@@ -70,14 +76,15 @@ class OpenPose(DeclaresWeights):
 
     weights = (OPENPOSE_PROTOTXT, OPENPOSE_CAFFEMODEL)
 
-    def __init__(self, net: cv2.dnn.Net):
+    def __init__(self, net: cv2.dnn.Net, files: tuple = ()):
         self.net = net
+        self.files = files  # named in the error if OpenCV cannot run the net
 
     @classmethod
     def load(cls, proto: str | None = None, model: str | None = None) -> "OpenPose":
         proto_path = resolve(OPENPOSE_PROTOTXT, proto)
         model_path = resolve(OPENPOSE_CAFFEMODEL, model)
-        return cls(read_net(proto_path, model_path))
+        return cls(read_net(proto_path, model_path, known=KNOWN_FAILURES), (proto_path, model_path))
 
     @property
     def info(self) -> dict:
@@ -87,7 +94,7 @@ class OpenPose(DeclaresWeights):
         """(18, 3) COCO-18 keypoints of the crop in the 192×256 grid."""
         blob = cv2.dnn.blobFromImage(crop_bgr, 1.0 / 255, (REPR_W, REPR_H))  # BGR, no mean
         self.net.setInput(blob)
-        out = self.net.forward()
+        out = forward_net(self.net, self.files, KNOWN_FAILURES)
         if out.shape[1] != NUM_KEYPOINTS + 1:
             raise ValueError(f"OpenPose prototxt gives {out.shape[1]} channels, expected {NUM_KEYPOINTS + 1}: "
                              "use opencv_extra's openpose_pose_coco.prototxt, not pose_deploy_linevec")
