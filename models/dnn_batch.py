@@ -81,7 +81,9 @@ def network_error(paths, exc: Exception, doing: str, known: tuple[KnownFailure, 
     this OpenCV's version and what to do, instead of an assertion from inside OpenCV."""
     from models.weights import FETCH_COMMAND, MissingWeightsError
 
-    reason = str(exc).strip().splitlines()[-1].split("error: ")[-1][:200] if str(exc).strip() else type(exc).__name__
+    reason = str(exc).strip().splitlines()[-1].split("error: ")[-1] if str(exc).strip() else type(exc).__name__
+    reason = reason.split(" in function '")[0]  # OpenCV's internal function name tells a user nothing
+    reason = reason if len(reason) <= 240 else reason[:239] + "…"
     advice = " ".join(k.advice for k in known if k.applies(cv2.__version__, reason)) or (
         f"Check that it is the file the seed chain names (`{FETCH_COMMAND}` downloads it and verifies its checksum).")
     files = " + ".join(map(str, paths)) or "network"

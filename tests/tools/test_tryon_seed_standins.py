@@ -88,3 +88,23 @@ def test_cli_runs_the_seed_chain_from_the_real_formats(tryon_data, nets, tmp_pat
     tryon = np.load(npy)
     assert tryon.shape == expected.shape == (256, 192, 3)
     assert np.abs(tryon - expected).max() < 1e-4  # 0 on OpenCV 4.14: same keypoint cells, same labels
+
+
+def test_cli_broken_seed_file_is_one_line_naming_it_and_the_opencv_version(tryon_data, nets, tmp_path):
+    person, cloth = tryon_data / "persons" / "000001_0.jpg", tryon_data / "garments" / "003491_1.jpg"
+    if not (person.is_file() and cloth.is_file()):
+        pytest.skip(f"{person} or {cloth} is absent from the shared data")
+    bad_kernel = tmp_path / "openpose_bad_kernel.prototxt"  # reads, then fails inside OpenCV on the first forward
+    bad_kernel.write_text(nets["proto"].read_text().replace("num_output: 19 kernel_size: 1", "num_output: 19 kernel_size: 3"))
+    truncated = tmp_path / "lip_truncated.pb"
+    truncated.write_bytes(nets["pb"].read_bytes()[:5000])
+    env = dict(os.environ, PYTHONPATH=str(REPO), TRYON_WEIGHTS_DIR=str(tmp_path / "no-weights"))
+    for proto, lip, named, doing in [(bad_kernel, nets["pb"], bad_kernel, "run"), (nets["proto"], truncated, truncated, "load")]:
+        run = subprocess.run([sys.executable, "-m", CLI, person, cloth, "-o", tmp_path / "out.png",
+                              "--openpose-proto", proto, "--openpose-model", nets["model"], "--lip", lip,
+                              "--gmm", nets["gmm"], "--tom", nets["tom"]],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 2, run.stderr
+        [line] = run.stderr.strip().splitlines()
+        assert line.startswith(f"error: {named}") and f"OpenCV {cv2.__version__} cannot {doing} this network" in line, line
+    assert not (tmp_path / "out.png").exists()
