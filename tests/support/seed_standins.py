@@ -14,17 +14,18 @@ TensorFlow importers run on files of the real kinds. Neither Caffe nor TensorFlo
 * TensorFlow. A frozen `GraphDef` written with the TensorFlow protobuf classes that the
   `tensorboard` package ships (`tensorboard.compat.proto`).
 
-OpenPose COCO stand-in (input "image" 1×3×H×W like the real file, sizes set at run time;
-output "Mconv7_stage6_L2", 19 stride-8 heat-maps = 1×19×32×24 on the sample's 256×192 blob):
+OpenPose COCO stand-in (input "image" 1×3×H×W with H, W set at run time, as in CMU's deploy
+prototxt — the project sets the input unnamed, so the name does not matter; output
+"Mconv7_stage6_L2", 19 stride-8 heat-maps = 1×19×32×24 on the sample's 256×192 blob):
 
     conv1_1 3×3 pad 1, 3→4 (+bias) → relu1_1 → pool1/2/3_stage1 MAX 2×2/2 ×3 → Mconv7_stage6_L2 1×1, 4→19 (+bias)
 
 JPPNet stand-in (Placeholder "input" float (2, ?, ?, 3) NHWC = [crop, mirrored crop] at the
-crop's native size, output "Mean_3" 2×384×384×20 in TF = 2×20×384×384 from OpenCV), the real
-graph's multi-scale tail (human_parsing.py's conversion notes): the input is resized to three
-scales (384², 288², 480²); each of three heads runs, per scale, Conv2D 3×3 SAME 3→20 + BiasAdd
-→ ResizeBilinear to 384² → Pack (a 5-D tensor) → Mean over the scales (Mean, Mean_1, Mean_2);
-then Pack of the three heads → Mean_3.
+crop's native size, output "Mean_3" 2×384×384×20 in TF = 2×20×384×384 from OpenCV) with the
+tail that human_parsing.py's conversion notes give the real graph: per head, three scale
+outputs resized to 384² → stack (Pack: a 5-D tensor) → reduce_mean (Mean, Mean_1, Mean_2), then
+the three heads stacked → Mean_3. Here a scale branch is ResizeBilinear of the input to 384²,
+288² or 480² (×1, ×0.75, ×1.25) → Conv2D 3×3 SAME 3→20 + BiasAdd → ResizeBilinear to 384².
 """
 from __future__ import annotations
 
@@ -158,7 +159,7 @@ def write_openpose_standin(folder: Path, seed: int = 15) -> tuple[Path, Path, di
 JPPNET_INPUT = "input"
 JPPNET_OUTPUT = "Mean_3"
 JPPNET_SIZE = 384                               # the real graph's hard-coded INPUT_SIZE
-JPPNET_SCALES = (384, 288, 480)                 # ×1, ×0.75, ×1.25 as in evaluate_parsing_JPPNet-s2.py
+JPPNET_SCALES = (384, 288, 480)                 # ×1, ×0.75, ×1.25: JPPNet's three scales
 JPPNET_HEADS = 3                                # parsing_out1 … parsing_out3
 JPPNET_CLASSES = 20
 
@@ -179,7 +180,6 @@ def write_jppnet_standin(folder: Path, seed: int = 22, name: str = "lip_standin.
     folder.mkdir(parents=True, exist_ok=True)
     weights = jppnet_weights(seed)
     graph = graph_pb2.GraphDef()
-    graph.versions.producer = 27  # TF 1.15's GraphDef version
 
     def node(name, op, inputs=(), **attrs):
         n = graph.node.add(name=name, op=op, input=list(inputs))
