@@ -3,6 +3,8 @@ cannot batch (e.g. an ONNX export whose Reshape before the Linear layer has batc
 as a 2020 torch export of the GMM may have: OpenCV then fails or returns a wrong shape)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -50,14 +52,56 @@ class BatchRunner:
         return np.concatenate(outs, axis=0)
 
 
-def read_net(*paths) -> cv2.dnn.Net:
+@dataclass(frozen=True)
+class KnownFailure:
+    """OpenCV versions known not to read or run a network file, and what the user can do.
+
+    Applies when this OpenCV's (major, minor) is in [first, end) (end None: not fixed yet) or
+    OpenCV's error message contains one of `markers` (the same failure on another version)."""
+
+    first: tuple[int, int]
+    end: tuple[int, int] | None
+    advice: str
+    markers: tuple[str, ...] = ()
+
+    def applies(self, version: str, reason: str) -> bool:
+        numbers = [int("".join(c for c in part if c.isdigit()) or 0) for part in version.split(".")[:2]]
+        current = tuple(numbers + [0] * (2 - len(numbers)))
+        in_range = self.first <= current and (self.end is None or current < self.end)
+        return in_range or any(marker in reason for marker in self.markers)
+
+
+def network_error(paths, exc: Exception, doing: str, known: tuple[KnownFailure, ...] = ()):
+    """A cv2.error from reading or running a network → MissingWeightsError naming the file(s),
+    this OpenCV's version and what to do, instead of an assertion from inside OpenCV."""
+    from models.weights import FETCH_COMMAND, MissingWeightsError
+
+    reason = str(exc).strip().splitlines()[-1].split("error: ")[-1] if str(exc).strip() else type(exc).__name__
+    reason = reason.split(" in function '")[0]  # OpenCV's internal function name tells a user nothing
+    reason = reason if len(reason) <= 240 else reason[:239] + "…"
+    advice = " ".join(k.advice for k in known if k.applies(cv2.__version__, reason)) or (
+        f"Check that it is the file the seed chain names (`{FETCH_COMMAND}` downloads it and verifies its checksum).")
+    files = " + ".join(map(str, paths)) or "network"
+    return MissingWeightsError(f"{files}: OpenCV {cv2.__version__} cannot {doing} this network ({reason}). {advice}")
+
+
+def read_net(*paths, known: tuple[KnownFailure, ...] = ()) -> cv2.dnn.Net:
     """cv2.dnn.readNet, with a file that exists but is no network OpenCV can read reported as a
-    MissingWeightsError naming it (the CLI turns that into one line and exit code 2)."""
+    MissingWeightsError naming it and the OpenCV version (the CLI turns that into one line and
+    exit code 2); `known` adds what to do where the failure is a known one."""
     try:
         return cv2.dnn.readNet(*map(str, paths))
     except cv2.error as exc:
-        reason = str(exc).strip().splitlines()[-1].split("error: ")[-1][:160]
-        raise MissingWeightsError(f"{' + '.join(map(str, paths))}: not a network OpenCV can load ({reason})") from None
+        raise network_error(paths, exc, "load", known) from None
+
+
+def forward_net(net: cv2.dnn.Net, paths=(), known: tuple[KnownFailure, ...] = ()) -> np.ndarray:
+    """net.forward(), a cv2.error (OpenCV sets a graph up on its first forward, so an importer
+    gap often shows only here) reported like read_net's."""
+    try:
+        return net.forward()
+    except cv2.error as exc:
+        raise network_error(paths, exc, "run", known) from None
 
 
 def read_onnx(path) -> "cv2.dnn.Net | OnnxNet":

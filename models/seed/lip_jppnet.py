@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from models.labels import LIP_CLASSES, LIP_MIRROR
-from models.onnx.batch import read_net
+from models.onnx.batch import KnownFailure, forward_net, read_net
 from models.weights import DeclaresWeights, WeightFile, resolve
 
 LIP_JPPNET_PB = WeightFile(
@@ -33,6 +33,14 @@ LIP_JPPNET_PB = WeightFile(
 MEAN_BGR = (104.00698793, 116.66876762, 122.67891434)
 # Channel c of the mirrored item holds the class MIRROR_CLASS[c] of the original image.
 MIRROR_CLASS = LIP_MIRROR
+# OpenCV versions known not to run the .pb (named in the error a user gets).
+KNOWN_FAILURES = (
+    KnownFailure((4, 5), (4, 7), markers=("_numAxes == inputs[0].size()",),
+                 advice="The sample's lip_jppnet_384.pb is known to fail on OpenCV 4.5-4.6 with a Permute assertion "
+                        "on a 5-D tensor (opencv#22221): install opencv-python-headless 4.10 or newer, below 5 "
+                        "(requirements.txt; this graph's multi-scale tail is tested on 4.14), or give the parse as "
+                        "a LIP label map (CLI: --parse)."),
+)
 
 
 def labels_from_scores(scores: np.ndarray, crop_hw: tuple[int, int]) -> np.ndarray:
@@ -64,12 +72,14 @@ class LipJppNet(DeclaresWeights):
     chain = "seed"
     weights = (LIP_JPPNET_PB,)
 
-    def __init__(self, net: cv2.dnn.Net):
+    def __init__(self, net: cv2.dnn.Net, files: tuple = ()):
         self.net = net
+        self.files = files  # named in the error if OpenCV cannot run the net
 
     @classmethod
     def load(cls, lip: str | None = None) -> "LipJppNet":
-        return cls(read_net(resolve(LIP_JPPNET_PB, lip)))
+        path = resolve(LIP_JPPNET_PB, lip)
+        return cls(read_net(path, known=KNOWN_FAILURES), (path,))
 
     @property
     def info(self) -> dict:
@@ -79,7 +89,7 @@ class LipJppNet(DeclaresWeights):
         """(H, W) uint8 LIP labels at the crop's size."""
         blob = cv2.dnn.blobFromImages([crop_bgr, cv2.flip(crop_bgr, 1)], 1.0, mean=MEAN_BGR)
         self.net.setInput(blob)
-        return labels_from_scores(self.net.forward(), crop_bgr.shape[:2])
+        return labels_from_scores(forward_net(self.net, self.files, KNOWN_FAILURES), crop_bgr.shape[:2])
 
     def parse(self, crop_bgr: np.ndarray, keypoints: np.ndarray | None = None,
               pose_extras: dict | None = None) -> tuple[np.ndarray, dict]:

@@ -25,8 +25,8 @@ import numpy as np
 
 from models.contract import REPR_H, REPR_W
 from models.labels import COCO_KEYPOINTS
-from models.onnx.batch import read_net
-from models.weights import DeclaresWeights, WeightFile, resolve
+from models.onnx.batch import KnownFailure, forward_net, read_net
+from models.weights import DeclaresWeights, MissingWeightsError, WeightFile, resolve
 
 OPENPOSE_PROTOTXT = WeightFile(
     name="openpose_pose_coco.prototxt",
@@ -45,6 +45,12 @@ OPENPOSE_CAFFEMODEL = WeightFile(
 HEATMAP_CONF_THRESHOLD = 0.1
 # BODY_25 index of each COCO-18 keypoint (BODY_25 inserts mid-hip at 8 and adds feet 19..24).
 BODY25_TO_COCO18 = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
+# OpenCV versions known not to read this stage's files (named in the error a user gets).
+KNOWN_FAILURES = (
+    KnownFailure((5, 0), None, markers=("Caffe importer has been removed",),
+                 advice="OpenCV 5 removed the Caffe importer: the OpenPose COCO stage needs opencv-python-headless "
+                        "4.x (requirements.txt pins <5), or give the pose as OpenPose JSON (CLI: --pose-json)."),
+)
 
 
 def keypoints_from_heatmaps(out: np.ndarray, height: int = REPR_H, width: int = REPR_W) -> np.ndarray:
@@ -71,14 +77,15 @@ class OpenPose(DeclaresWeights):
     chain = "seed"
     weights = (OPENPOSE_PROTOTXT, OPENPOSE_CAFFEMODEL)
 
-    def __init__(self, net: cv2.dnn.Net):
+    def __init__(self, net: cv2.dnn.Net, files: tuple = ()):
         self.net = net
+        self.files = files  # named in the error if OpenCV cannot run the net
 
     @classmethod
     def load(cls, proto: str | None = None, model: str | None = None) -> "OpenPose":
         proto_path = resolve(OPENPOSE_PROTOTXT, proto)
         model_path = resolve(OPENPOSE_CAFFEMODEL, model)
-        return cls(read_net(proto_path, model_path))
+        return cls(read_net(proto_path, model_path, known=KNOWN_FAILURES), (proto_path, model_path))
 
     @property
     def info(self) -> dict:
@@ -88,10 +95,12 @@ class OpenPose(DeclaresWeights):
         """(18, 3) COCO-18 keypoints of the crop in the 192×256 grid (no extras)."""
         blob = cv2.dnn.blobFromImage(crop_bgr, 1.0 / 255, (REPR_W, REPR_H))  # BGR, no mean
         self.net.setInput(blob)
-        out = self.net.forward()
+        out = forward_net(self.net, self.files, KNOWN_FAILURES)
         if out.shape[1] != COCO_KEYPOINTS + 1:
-            raise ValueError(f"OpenPose prototxt gives {out.shape[1]} channels, expected {COCO_KEYPOINTS + 1}: "
-                             "use opencv_extra's openpose_pose_coco.prototxt, not pose_deploy_linevec")
+            # CMU's pose_deploy_linevec adds 38 PAF channels: the sample would silently make 56 "pose" maps
+            raise MissingWeightsError(
+                f"{' + '.join(map(str, self.files)) or 'OpenPose'}: the network gives {out.shape[1]} channels, "
+                f"expected {COCO_KEYPOINTS + 1}: use opencv_extra's openpose_pose_coco.prototxt, not pose_deploy_linevec")
         return keypoints_from_heatmaps(out), {}
 
 

@@ -8,6 +8,7 @@ from onnx import TensorProto, helper
 
 from models.seed.openpose import OpenPose, keypoints_from_heatmaps, photo_keypoints_to_grid, read_openpose_json
 from models.seed.representation import pose_map
+from models.weights import MissingWeightsError
 from tests.models.seed.fixtures import stand_in_net
 
 
@@ -130,8 +131,9 @@ def test_openpose_refuses_a_net_with_paf_channels(tmp_path):
     w = np.zeros((57, 3, 1, 1), np.float32)
     nodes = [helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
              helper.make_node("Conv", ["pooled", "w"], ["heat"])]
+    path = tmp_path / "linevec.onnx"
     pose = OpenPose(stand_in_net(nodes, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 256, 192])],
                          [helper.make_tensor_value_info("heat", TensorProto.FLOAT, [1, 57, 32, 24])],
-                         [("w", w)], tmp_path / "linevec.onnx"))
-    with pytest.raises(ValueError, match="57 channels"):
+                         [("w", w)], path), (path,))
+    with pytest.raises(MissingWeightsError, match="linevec.onnx: the network gives 57 channels"):
         pose.keypoints(np.zeros((256, 192, 3), np.uint8))
