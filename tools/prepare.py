@@ -52,17 +52,25 @@ def _summary(report: dict, where: str) -> int:
 
 
 # --- a folder ------------------------------------------------------------------------------------
-def _list_images(folder: Path) -> tuple[list[tuple[str, str, Path]], list[dict]]:
-    """([(key, stem, path)], invalid) for every file under `folder`; key = path relative to SRC."""
-    from worker.keys import is_image_key
+def _list_images(folder: Path, max_bytes: int) -> tuple[list[tuple[str, str, Path]], list[dict]]:
+    """([(key, stem, path)], invalid) for every file under `folder`, key = its path from SRC; the
+    same reasons a bucket export gives (producer.planner.list_inputs)."""
+    from worker.keys import check_input_key
 
+    prefix = folder.name + "/"
     found, invalid = [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        key = path.relative_to(folder.parent).as_posix()
-        if not is_image_key(path.name):
-            invalid.append({"key": key, "reason": f"{key}: not an image (by its extension)"})
-            continue
-        found.append((key, path.relative_to(folder).with_suffix("").as_posix(), path))
+        key = prefix + path.relative_to(folder).as_posix()
+        size = path.stat().st_size
+        reason = check_input_key(key, prefix)
+        if reason is None and size == 0:
+            reason = f"{key!r}: empty object"
+        if reason is None and size > max_bytes:
+            reason = f"{key!r}: too large ({size} bytes; limit {max_bytes})"
+        if reason is None:
+            found.append((key, path.relative_to(folder).with_suffix("").as_posix(), path))
+        else:
+            invalid.append({"key": key, "reason": reason})
     return found, invalid
 
 
@@ -84,7 +92,7 @@ def export_folder(src: Path, out: Path, layout: str, *, persons: str = "persons"
         folder = src / sub
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such folder (the {kind} photos)")
-        found, bad = _list_images(folder)
+        found, bad = _list_images(folder, max_bytes)
         invalid += bad
         names, clashes = assign_names([(key, stem) for key, stem, _ in found])
         invalid += clashes
