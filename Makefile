@@ -5,7 +5,7 @@ VENV    := .venv
 PYBIN   := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv models test demo enqueue worker flower beat eval bench chaos clean
+.PHONY: venv models test demo enqueue worker flower beat eval bench chaos prepare clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,15 @@ DATA ?= ../shared/data/tryon
 OUT  ?= eval-out
 eval: venv models
 	$(PYBIN) -m tools.evaluate $(DATA) $(OUT)
+
+# Inputs for research try-on models (CP-VTON, VITON-HD, HR-VITON dataset layouts; README):
+# make prepare SRC=../shared/data/tryon OUT=prepared LAYOUT=viton-hd   a folder (SRC/persons, SRC/garments)
+# make prepare BUCKET=tryon LAYOUT=hr-viton                            the bucket, through the workers
+LAYOUT ?= viton-hd
+prepare: venv models
+	@if [ -z "$(BUCKET)" ] && { [ -z "$(SRC)" ] || [ "$(origin OUT)" != "command line" ]; }; then \
+	  echo "prepare: give SRC=<folder> OUT=<folder> (or BUCKET=<bucket>) and LAYOUT=cp-vton|viton-hd|hr-viton" >&2; exit 2; fi
+	$(PYBIN) -m tools.prepare $(if $(BUCKET),--bucket $(BUCKET) --wait,$(SRC) $(OUT)) --layout $(LAYOUT) $(PREPARE_ARGS)
 
 bench: venv models
 	$(PYBIN) -m bench $(BENCH_ARGS)

@@ -22,7 +22,7 @@ import numpy as np
 from models.contract import (CHAIN_MODES, DEPRECATED_MODES, GARMENT_CATEGORIES, REPR_H, REPR_W,
                              VERSION_LABELS, BadInputError, ChainOptions, Composite, Person, check_image)
 from models.crop import centre_crop_box
-from models.geometric.blazepose import BlazePose
+from models.geometric.blazepose import POSE_EXTRA, BlazePose
 from models.geometric.compositor import GeometricCompositor
 from models.geometric.parsing import GeometricParser
 from models.geometric.warp import LandmarkWarp
@@ -109,8 +109,11 @@ def prepare_person(photo: np.ndarray, options: ChainOptions | None = None, name:
     labels, extras = stage["parsing"].parse(crop, keypoints, pose_extras)
     if not (labels > 0).any():
         raise BadInputError(f"{name}: no person found")
+    pose_result = pose_extras.get(POSE_EXTRA)  # BlazePose's 33 landmarks (feet for BODY_25 exports)
+    landmarks = None if pose_result is None else pose_result.landmarks[:33, [0, 1, 3]].astype(np.float32)
     return Person(photo=photo, crop_box=box, keypoints=keypoints, parse=labels,
-                  stages={"pose": stage["pose"].info, "parsing": stage["parsing"].info}, extras=extras)
+                  stages={"pose": stage["pose"].info, "parsing": stage["parsing"].info}, extras=extras,
+                  landmarks=landmarks)
 
 
 def render(person: Person, garments: list[np.ndarray], options: ChainOptions | None = None,

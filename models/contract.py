@@ -98,6 +98,9 @@ class Person:
                 {"pose": {"impl": "blazepose", "weights": {"pose_landmark_full.tflite": "sha256:..."}}}
     extras:     small named uint8 masks a stage wants to keep (e.g. the geometric chain's
                 soft body matte), same resolution rule as `parse`.
+    landmarks:  (33, 3) float32 BlazePose landmarks (x, y in crop pixels, visibility) when the
+                pose stage was BlazePose, else None: the points COCO-18 has no place for (heels,
+                toes: OpenPose BODY_25's feet, for models/export).
     """
 
     photo: np.ndarray | None
@@ -106,6 +109,7 @@ class Person:
     parse: np.ndarray
     stages: dict = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    landmarks: np.ndarray | None = None
 
     @property
     def crop(self) -> np.ndarray:
@@ -116,6 +120,8 @@ class Person:
     def to_bytes(self) -> bytes:
         arrays = {"keypoints": self.keypoints.astype(np.float32), "parse": _png(self.parse)}
         arrays.update({f"extra_{k}": _png(v) for k, v in self.extras.items()})
+        if self.landmarks is not None:
+            arrays["landmarks"] = np.asarray(self.landmarks, np.float32)
         header = {"crop_box": list(map(int, self.crop_box)), "stages": self.stages}
         buf = io.BytesIO()
         np.savez(buf, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
@@ -133,6 +139,8 @@ class Person:
                 parse=_unpng(z["parse"]),
                 stages=header["stages"],
                 extras=extras,
+                # absent from persons cached before landmarks were kept
+                landmarks=z["landmarks"].copy() if "landmarks" in z.files else None,
             )
 
 

@@ -15,8 +15,10 @@ from worker.config import nightly_time, settings
 _s = settings()
 
 # The task modules, by name (no import: the worker package does not depend on the producer).
-# producer.tasks holds the nightly run, which plans like `python -m producer`.
-app = Celery("tryon", broker=_s.broker_url, backend=_s.result_backend, include=["worker.tasks", "producer.tasks"])
+# producer.tasks holds the nightly run, which plans like `python -m producer`; worker.export_tasks
+# the bucket export (`make prepare BUCKET=…`).
+app = Celery("tryon", broker=_s.broker_url, backend=_s.result_backend,
+             include=["worker.tasks", "worker.export_tasks", "producer.tasks"])
 app.conf.update(
     task_serializer="json",
     result_serializer="json",

@@ -22,6 +22,17 @@ def test_person_round_trips_without_its_photo():
     assert Person.from_bytes(data).to_bytes() == data  # stable: a cached person stays byte-identical
 
 
+def test_person_keeps_blazepose_landmarks_and_reads_persons_cached_without_them():
+    rng = np.random.default_rng(1)
+    person = Person(photo=None, crop_box=(0, 0, 96, 128), keypoints=rng.random((18, 3)).astype(np.float32),
+                    parse=rng.integers(0, 20, (128, 96), dtype=np.uint8),
+                    landmarks=rng.random((33, 3)).astype(np.float32))
+    back = Person.from_bytes(person.to_bytes())
+    np.testing.assert_array_equal(back.landmarks, person.landmarks)
+    older = Person(photo=None, crop_box=(0, 0, 96, 128), keypoints=person.keypoints, parse=person.parse)
+    assert Person.from_bytes(older.to_bytes()).landmarks is None
+
+
 def test_chain_options_read_registry_as_geometric_and_keep_the_old_label():
     options = ChainOptions(mode="registry")
     assert options.mode == "geometric"

@@ -30,7 +30,8 @@ def test_celery_app_config_from_env():
     assert conf["late"] and conf["lost"] and conf["prefetch"] == 1
     assert conf["task"] == "tryon.nightly" and conf["hour"] == [3] and conf["minute"] == [15]
     assert conf["sweep"] == "tryon.sweep_runs"
-    # What a worker registers (worker.tasks and, by the include list, producer.tasks): the names
-    # deployed schedules and clients send.
-    assert conf["tasks"] == ["tryon.finalize_run", "tryon.nightly", "tryon.render_customer", "tryon.sweep_runs"]
+    # What a worker registers (worker.tasks and, by the include list, worker.export_tasks and
+    # producer.tasks): the names deployed schedules and clients send.
+    assert conf["tasks"] == ["tryon.export_item", "tryon.finalize_run", "tryon.nightly", "tryon.render_customer",
+                             "tryon.sweep_runs"]
     assert _celery_conf_in_fresh_process({"TRYON_NIGHTLY_AT": "off"})["task"] is None
