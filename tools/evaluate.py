@@ -31,8 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models import chain
-from models.contract import REPR_H, REPR_W, BadInputError, ChainOptions, Person
+from models import chain, framing
+from models.contract import REPR_H, REPR_W, BadInputError, ChainOptions, Person, padded_crop
 from models.crop import centre_crop_box
 from models.labels import HEAD, Coco, Lip
 from models.seed.openpose import photo_keypoints_to_grid, read_openpose_json
@@ -172,6 +172,14 @@ def warp_iou(warped_mask: np.ndarray, gt_labels: np.ndarray) -> float:
     return mask_iou(warped_mask > 0.5, truth)
 
 
+def mask_in_centre_crop(person: Person, mask: np.ndarray) -> np.ndarray:
+    """A map over person.crop_box (e.g. a warped garment's mask in a category's working crop)
+    seen in the photo's centre crop, where the dataset's ground truth is."""
+    photo_hw = person.photo.shape[:2]
+    return framing.resample_map(np.asarray(mask, np.float32), person.crop_box, centre_crop_box(*photo_hw),
+                                photo_hw, cv2.INTER_LINEAR)
+
+
 def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
     """Mean SSIM (Wang et al. 2004: Gaussian window σ=1.5, K1=0.01, K2=0.03, L=1) of two
     images in [0,1], colour channels averaged."""
@@ -215,12 +223,13 @@ def evaluate_pairs(data: Path, options=None, ground_truth_person: bool = False) 
         else:
             person = chain.prepare_person(load_photo(data, person_name), options, name=person_name)
         garment, mask = load_garment(data, garment_name)
-        warped = stage["warp"].warp(person, [garment], [mask])
+        framed = chain.frame_person(person, "upper")   # the working crop render uses
+        warped = stage["warp"].warp(framed, [garment], [mask])
         composite = chain.render(person, [garment], options, garment_masks=[mask])[0]
         gt = load_gt_parse(data, person_name, person.photo.shape[:2])
         per_case[f"{person_name}+{garment_name}"] = {
-            "warp_iou": None if gt is None else warp_iou(warped.masks[0], gt),
-            "paired_ssim": paired_ssim(composite.image, person.photo, person.crop_box),
+            "warp_iou": None if gt is None else warp_iou(mask_in_centre_crop(framed, warped.masks[0]), gt),
+            "paired_ssim": paired_ssim(composite.image, person.photo, centre_crop_box(*person.photo.shape[:2])),
         }
     summary = {}
     for metric in ("warp_iou", "paired_ssim"):
@@ -245,12 +254,12 @@ def contact_sheet(data: Path, out_png: Path, options=None, cell_h: int = 256,
         cells = []
         try:
             person = chain.prepare_person(photo, options, name=name)
-            x0, y0, x1, y1 = person.crop_box
-            row = [fit(photo[y0:y1, x0:x1])]
+            box = chain.frame_person(person, "upper").crop_box   # the working crop (may pad)
+            row = [fit(padded_crop(photo, box))]
             for (garment, mask), gname in zip(loaded, garments):
                 try:
                     comp = chain.render(person, [garment], options, garment_masks=[mask], names=[gname])[0]
-                    cells.append(fit(comp.image[y0:y1, x0:x1]))
+                    cells.append(fit(padded_crop(comp.image, box)))
                 except BadInputError as exc:
                     cells.append(_error_cell(cell_h, cell_w, str(exc)))
         except BadInputError as exc:
@@ -279,7 +288,8 @@ def evaluate_persons(data: Path, options=None) -> dict:
         photo = load_photo(data, name)
         person = chain.prepare_person(photo, options, name=f"persons/{name}.jpg")
         stages_seen = person.stages
-        prediction = {"keypoints": person.keypoints, "parse": person.parse}
+        seen = framing.reframe(person, centre_crop_box(*photo.shape[:2]))   # the ground truth's frame
+        prediction = {"keypoints": seen.keypoints, "parse": seen.parse}
         truth = {"keypoints": load_gt_keypoints(data, name, photo.shape[:2]),
                  "parse": load_gt_parse(data, name, photo.shape[:2])}
         per_case[name] = {metric: fn(prediction[pred_key], truth[gt_key])

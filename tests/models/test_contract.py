@@ -25,8 +25,8 @@ def test_person_round_trips_without_its_photo():
 def test_chain_options_read_registry_as_geometric_and_keep_the_old_label():
     options = ChainOptions(mode="registry")
     assert options.mode == "geometric"
-    assert options.fingerprint() == ChainOptions(mode="geometric").fingerprint() == "0.3.0/registry/sample"
-    assert ChainOptions(mode="seed", cpvton_original=True).fingerprint() == "0.3.0/seed/cpvton"
+    assert options.fingerprint() == ChainOptions(mode="geometric").fingerprint() == "0.4.0/registry/sample"
+    assert ChainOptions(mode="seed", cpvton_original=True).fingerprint() == "0.4.0/seed/cpvton"
 
 
 def test_check_image_names_the_input_and_the_reason():
