@@ -136,14 +136,14 @@ class PersonFinder(DeclaresWeights):
         torso = float(np.hypot(*((lm[bp.L_HIP, :2] + lm[bp.R_HIP, :2]) / 2
                                  - (lm[bp.L_SHOULDER, :2] + lm[bp.R_SHOULDER, :2]) / 2)))
         self._check_others(photo, person, small_hw, name)
+        if torso < MIN_TORSO_PX:
+            raise BadInputError(f"{name}: the person is too small in the photo (torso {torso:.0f} px; "
+                                f"at least {MIN_TORSO_PX} px from shoulders to hips)")
         head = lm[[bp.NOSE, bp.L_EAR, bp.R_EAR, bp.L_EYE, bp.R_EYE], :2].mean(0)
         faces = detect_near(self.faces, photo, head, HEAD_SQUARE * max(torso, 1.0))
         if seen_from_back(lm, bool(faces)):
             raise BadInputError(f"{name}: the person is seen from the back (no face, "
                                 f"{'mirror-image shoulders' if torso_handedness(lm) < 0 else 'nose behind the shoulders'})")
-        if torso < MIN_TORSO_PX:
-            raise BadInputError(f"{name}: the person is too small in the photo (torso {torso:.0f} px; "
-                                f"at least {MIN_TORSO_PX} px from shoulders to hips)")
         ys, xs = np.nonzero(person)
         extent = (xs.min() / scale, ys.min() / scale, (xs.max() + 1) / scale, (ys.max() + 1) / scale)
         return layout_from_pose(result, (h, w), np.clip(np.round(extent), 0, [w, h, w, h]))
