@@ -73,6 +73,7 @@ ROI_CONVERGED = 0.03      # stop when the ROI side changes by less than this fra
 FACE_ROI_BELOW_EYES = 9.4
 FACE_ROI_SIDE = 28.0
 FACE_UNITS_PER_TORSO = 6.3
+FACE_FIT_TOLERANCE = float(np.log(1.5))  # sample photos: within 1.3× of it; converged-on-a-small-body: ≥ 1.7×
 HEAD_SEARCH = 1.5   # where the whole image shows no face: a square this many torso lengths wide around the head
 
 # BlazePose landmark ids (its own 33, not COCO's)
@@ -277,8 +278,10 @@ class BlazePose(DeclaresWeights):
                 f_roi = f_roi or face_roi
                 # the pose the face's size agrees with, among those the model says are present
                 present = (f_presence >= MIN_POSE_PRESENCE, presence >= MIN_POSE_PRESENCE)
-                if present[0] > present[1] or (present[0] == present[1]
-                                               and face_fit(f_lm, faces[0]) < face_fit(landmarks, faces[0])):
+                # (the letterboxed pose stays unless it contradicts the face: torso off by > 1.5×)
+                base_fit = face_fit(landmarks, faces[0])
+                if present[0] > present[1] or (present[0] == present[1] and base_fit > FACE_FIT_TOLERANCE
+                                               and face_fit(f_lm, faces[0]) < base_fit):
                     landmarks, presence, seg, roi = f_lm, f_presence, f_seg, f_roi
         if flip and roi is not None:
             # Test-time flip: the mirrored person through the mirrored ROI, left/right swapped
