@@ -9,6 +9,12 @@ one side. Every output records which ran.
     prepare_person(photo)      → Person        cached per photo by the batch worker
     render(person, garments)   → [Composite]   one batched pass per stage for all garments
 
+Framing (ChainOptions.framing): the seed chain keeps the OpenCV sample's 4:3 centre crop; the
+geometric chain (or `framing="person"`) finds the person in the whole photo first
+(models/geometric/person_finder.py: refusals and the BodyLayout), keeps pose and parse for the
+person's region, and `render` derives each garment category's working crop from them
+(models/framing.py), pasting the composite back into the photo at its full resolution.
+
 The stage protocols are in models/contract.py (PoseStage, ParsingStage, WarpStage, RenderStage).
 """
 from __future__ import annotations
@@ -19,12 +25,15 @@ import time
 import cv2
 import numpy as np
 
+from models import framing as framings
 from models.contract import (CHAIN_MODES, DEPRECATED_MODES, GARMENT_CATEGORIES, REPR_H, REPR_W,
                              VERSION_LABELS, BadInputError, ChainOptions, Composite, Person, check_image)
 from models.crop import centre_crop_box
-from models.geometric.blazepose import POSE_EXTRA, BlazePose
+from models.geometric import blazepose as bp
+from models.geometric.blazepose import BlazePose
 from models.geometric.compositor import GeometricCompositor
 from models.geometric.parsing import GeometricParser
+from models.geometric.person_finder import PersonFinder, analysis_box
 from models.geometric.warp import LandmarkWarp
 from models.paste_back import paste_back
 from models.seed.gmm import GmmWarp
@@ -81,10 +90,34 @@ def stages(options_key: tuple) -> dict:
     return loaded
 
 
+@functools.lru_cache(maxsize=None)
+def _person_finder() -> PersonFinder:
+    return PersonFinder.load()
+
+
+def person_finder(stage: dict) -> PersonFinder:
+    """The stage set's PersonFinder (loaded once per process), sharing the pose stage's
+    BlazePose where it is one."""
+    finder = stage.get("finder") or _person_finder()
+    if finder._pose is None and isinstance(stage.get("pose"), BlazePose):
+        finder._pose = stage["pose"]
+    return finder
+
+
+def framing_of(options: ChainOptions, stage: dict) -> str:
+    """"centre" or "person": `auto` follows the render stage (the seed's TOM was trained on the
+    sample's crop; the geometric compositor renders any crop)."""
+    if options.framing != "auto":
+        return options.framing
+    render = stage.get("render")
+    side = render.chain if render is not None else implementation("render", options.mode).chain
+    return "person" if side == "geometric" else "centre"
+
+
 def loaded_stages(options: ChainOptions | None = None) -> tuple[ChainOptions, dict]:
     """(options, {stage name: loaded stage object}) for `options` (default: the settings')."""
     options = options or ChainOptions()
-    return options, stages((options.mode, options.cpvton_original))
+    return options, stages((options.mode, options.cpvton_original, options.framing))
 
 
 def declared_weights() -> list[WeightFile]:
@@ -97,31 +130,66 @@ def declared_weights() -> list[WeightFile]:
 # --- the chain ----------------------------------------------------------------------------
 def prepare_person(photo: np.ndarray, options: ChainOptions | None = None, name: str = "photo",
                    stage_objects: dict | None = None) -> Person:
-    """Pose and parsing of one photo's centre crop. `stage_objects` (optional): explicit stage
-    instances instead of the loaded selection (the CLI passes networks loaded from its files)."""
-    options, stage = loaded_stages(options) if stage_objects is None else (options, stage_objects)
+    """Pose and parsing of one photo. Centre framing: of the sample's centre crop. Person
+    framing: pose over the whole photo, the refusals and BodyLayout (PersonFinder), then parsing
+    of the person's region; `render` frames each category from it. `stage_objects`
+    (optional): explicit stage instances instead of the loaded selection (the CLI passes
+    networks loaded from its files). Any input it cannot use raises BadInputError naming it."""
+    options, stage = loaded_stages(options) if stage_objects is None else (options or ChainOptions(), stage_objects)
     photo = check_image(photo, name)
-    box = centre_crop_box(*photo.shape[:2])
-    x0, y0, x1, y1 = box
-    crop = photo[y0:y1, x0:x1]
-
-    keypoints, pose_extras = stage["pose"].keypoints(crop)
-    labels, extras = stage["parsing"].parse(crop, keypoints, pose_extras)
+    mode = framing_of(options, stage)
+    try:
+        if mode == "centre":
+            box = centre_crop_box(*photo.shape[:2])
+            x0, y0, x1, y1 = box
+            crop = photo[y0:y1, x0:x1]
+            keypoints, pose_extras = stage["pose"].keypoints(crop)
+            layout = None
+        else:
+            keypoints, pose_extras = stage["pose"].keypoints(photo)
+            layout = person_finder(stage).find(photo, pose_extras, name)
+            box = analysis_box(layout)
+            keypoints = framings.reframe(Person(photo=photo, crop_box=(0, 0, photo.shape[1], photo.shape[0]),
+                                                keypoints=keypoints, parse=np.zeros((1, 1), np.uint8)),
+                                         box).keypoints
+            x0, y0, x1, y1 = box
+            crop = photo[y0:y1, x0:x1]
+            if bp.POSE_EXTRA in pose_extras:
+                pose_extras = dict(pose_extras, **{bp.POSE_EXTRA: pose_extras[bp.POSE_EXTRA].cropped(box)})
+        labels, extras = stage["parsing"].parse(crop, keypoints, pose_extras)
+    except BadInputError as exc:
+        message = str(exc)
+        raise BadInputError(message if message.startswith(f"{name}: ") else f"{name}: {message}") from None
     if not (labels > 0).any():
         raise BadInputError(f"{name}: no person found")
-    pose_result = pose_extras.get(POSE_EXTRA)  # BlazePose's 33 landmarks (feet for BODY_25 exports)
+    pose_result = pose_extras.get(bp.POSE_EXTRA)  # BlazePose's 33 landmarks (feet for BODY_25 exports)
     landmarks = None if pose_result is None else pose_result.landmarks[:33, [0, 1, 3]].astype(np.float32)
     return Person(photo=photo, crop_box=box, keypoints=keypoints, parse=labels,
                   stages={"pose": stage["pose"].info, "parsing": stage["parsing"].info}, extras=extras,
-                  landmarks=landmarks)
+                  landmarks=landmarks, framing=mode, layout=layout, name=name)
+
+
+def frame_person(person: Person, category: str = "upper") -> Person:
+    """The Person in `category`'s working crop: unchanged in centre framing; in person framing
+    the category's crop (models/framing.py), after checking the photo shows enough of the body
+    for it (BadInputError naming the photo)."""
+    if person.framing != "person" or person.layout is None:
+        return person
+    framings.check_coverage(person.layout, category, person.name)
+    try:
+        box = framings.working_box(person.layout, category)
+    except BadInputError as exc:
+        raise BadInputError(f"{person.name}: {exc}") from None
+    return framings.reframe(person, box)
 
 
 def render(person: Person, garments: list[np.ndarray], options: ChainOptions | None = None,
            garment_masks: list[np.ndarray | None] | None = None,
            names: list[str] | None = None, stage_objects: dict | None = None,
            category: str = "upper") -> list[Composite]:
-    """Render one person in each garment (all of `category`); the warp and render stages run
-    once for the batch."""
+    """Render one person in each garment (all of `category`) in the category's working crop
+    (`frame_person`); the warp and render stages run once for the batch; each composite is
+    pasted back into the photo at its full resolution."""
     if category not in GARMENT_CATEGORIES:
         raise BadInputError(f"garment category {category!r}: only {', '.join(GARMENT_CATEGORIES)} "
                             "garments can be rendered")
@@ -129,6 +197,7 @@ def render(person: Person, garments: list[np.ndarray], options: ChainOptions | N
     names = names or [f"garment {i}" for i in range(len(garments))]
     garments = [check_image(g, n) for g, n in zip(garments, names)]
     masks = garment_masks or [None] * len(garments)
+    person = frame_person(person, category)
 
     t0 = time.perf_counter()
     warped = stage["warp"].warp(person, garments, masks)

@@ -4,6 +4,7 @@ Everything here is plain data and protocols, imported by every layer above (the 
 chain, the batch worker); it imports nothing of the chain itself.
 
     Person            one customer photo after pose and parsing (what the worker caches)
+    BodyLayout        where the person is in the photo (framing and per-category checks read it)
     WarpedGarments    garments warped onto one person (warp stage → render stage)
     Composite         one person wearing one garment (what `render` returns)
     ChainOptions      the knobs that change outputs (part of every output's version)
@@ -22,7 +23,7 @@ import numpy as np
 
 from models import settings
 
-CHAIN_VERSION = "0.3.0"  # bump when any stage's output can change: invalidates caches & composites
+CHAIN_VERSION = "0.4.0"  # bump when any stage's output can change: invalidates caches & composites
 
 # The representation's grid (CP-VTON's fine_height × fine_width).
 REPR_H, REPR_W = 256, 192
@@ -33,6 +34,11 @@ MIN_SIDE = 64
 
 # Garment categories `render` accepts (the seam for more: see docs/ARCHITECTURE.md).
 GARMENT_CATEGORIES = ("upper",)
+
+# Where the working crop comes from (ChainOptions.framing): `centre` is the OpenCV sample's 4:3
+# centre crop, `person` a crop placed around the person per garment category (models/framing.py),
+# `auto` the sample's for the seed chain's renderer and the person's for the geometric one.
+FRAMINGS = ("auto", "centre", "person")
 
 # TRYON_CHAIN values: `auto` picks per stage; the others force one side.
 CHAIN_MODES = ("auto", "seed", "geometric")
@@ -71,13 +77,44 @@ class ChainOptions:
     # Where the OpenCV sample and the original CP-VTON differ, follow the sample unless set:
     # 11×11 pose squares, head = {1,2,4,13}, sampler scale W−1 instead of W−2.
     cpvton_original: bool = False
+    framing: str = "auto"   # FRAMINGS: auto = centre for the seed renderer, person for the geometric one
 
     def __post_init__(self):
         self.mode = DEPRECATED_MODES.get(self.mode, self.mode)
+        if self.framing not in FRAMINGS:
+            raise ValueError(f"framing {self.framing!r}: expected one of {', '.join(FRAMINGS)}")
 
     def fingerprint(self) -> str:
         mode = VERSION_LABELS.get(self.mode, self.mode)
-        return f"{CHAIN_VERSION}/{mode}/{'cpvton' if self.cpvton_original else 'sample'}"
+        version = f"{CHAIN_VERSION}/{mode}/{'cpvton' if self.cpvton_original else 'sample'}"
+        return version if self.framing == "auto" else f"{version}/{self.framing}"
+
+
+@dataclass
+class BodyLayout:
+    """Where the person is in the photo, in photo pixels: what per-category framing and the
+    category checks read (models/framing.py), kept in Person so neither needs the pose again.
+
+    photo_hw:  the photo's (height, width).
+    points:    named body points {name: (x, y, visibility)} (names: framing.LAYOUT_POINTS), as
+               the pose model places them, also outside the photo (extrapolated), so a framing
+               can reach past a photo's edge; visibility in [0, 1].
+    extent:    (x0, y0, x1, y1) bounding box of the person's matte.
+    """
+
+    photo_hw: tuple[int, int]
+    points: dict[str, tuple[float, float, float]]
+    extent: tuple[int, int, int, int]
+
+    def to_json(self) -> dict:
+        return {"photo_hw": list(map(int, self.photo_hw)), "extent": list(map(int, self.extent)),
+                "points": {k: [round(float(v), 1) for v in p[:2]] + [round(float(p[2]), 2)]
+                           for k, p in self.points.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "BodyLayout":
+        return cls(photo_hw=tuple(data["photo_hw"]), extent=tuple(data["extent"]),
+                   points={k: tuple(v) for k, v in data["points"].items()})
 
 
 @dataclass
@@ -89,9 +126,13 @@ class Person:
     the serialised form (the worker has it from the bucket) and is re-attached on load.
 
     photo:      the original photo, BGR uint8, full resolution (not serialised).
-    crop_box:   (x0, y0, x1, y1) of the sample's 4:3 centre crop inside `photo`.
+    crop_box:   (x0, y0, x1, y1) in `photo` of the region keypoints and parse describe: the
+                sample's 4:3 centre crop (framing "centre"), or the person's region of the photo
+                (framing "person": `prepare_person`'s Person; a garment category's working crop
+                is derived from it by models/framing.py). A box may reach past the photo's
+                edges: that part is padding (`crop` replicates the border), never pasted back.
     keypoints:  (18, 3) float32 COCO-18 (x, y, confidence) in the 192×256 representation
-                grid; confidence 0 marks a keypoint that was not found.
+                grid of `crop_box`; confidence 0 marks a keypoint that was not found.
     parse:      uint8 LIP label map of the crop (any resolution; the seed parser gives the
                 crop's native size, the geometric parser a smaller one).
     stages:     which implementation produced each stage and with which weights, e.g.
@@ -101,6 +142,9 @@ class Person:
     landmarks:  (33, 3) float32 BlazePose landmarks (x, y in crop pixels, visibility) when the
                 pose stage was BlazePose, else None: the points COCO-18 has no place for (heels,
                 toes: OpenPose BODY_25's feet, for models/export).
+    framing:    "centre" or "person" (see crop_box).
+    layout:     BodyLayout (framing "person"), else None.
+    name:       what refusals call the photo (not serialised: the worker sets the object's key).
     """
 
     photo: np.ndarray | None
@@ -110,11 +154,14 @@ class Person:
     stages: dict = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
     landmarks: np.ndarray | None = None
+    framing: str = "centre"
+    layout: BodyLayout | None = None
+    name: str = "photo"
 
     @property
     def crop(self) -> np.ndarray:
-        x0, y0, x1, y1 = self.crop_box
-        return self.photo[y0:y1, x0:x1]
+        """The photo inside crop_box; where the box reaches past the photo, its border replicated."""
+        return padded_crop(self.photo, self.crop_box)
 
     # --- compact serialisation (for the per-person cache) -------------------------------
     def to_bytes(self) -> bytes:
@@ -122,7 +169,9 @@ class Person:
         arrays.update({f"extra_{k}": _png(v) for k, v in self.extras.items()})
         if self.landmarks is not None:
             arrays["landmarks"] = np.asarray(self.landmarks, np.float32)
-        header = {"crop_box": list(map(int, self.crop_box)), "stages": self.stages}
+        header = {"crop_box": list(map(int, self.crop_box)), "stages": self.stages, "framing": self.framing}
+        if self.layout is not None:
+            header["layout"] = self.layout.to_json()
         buf = io.BytesIO()
         np.savez(buf, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
         return buf.getvalue()
@@ -141,7 +190,21 @@ class Person:
                 extras=extras,
                 # absent from persons cached before landmarks were kept
                 landmarks=z["landmarks"].copy() if "landmarks" in z.files else None,
+                framing=header.get("framing", "centre"),
+                layout=BodyLayout.from_json(header["layout"]) if "layout" in header else None,
             )
+
+
+def padded_crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """image[y0:y1, x0:x1] where the box may reach past the image's edges: the border is
+    replicated there (a view when the box is inside the image, else a copy of the box's size)."""
+    x0, y0, x1, y1 = map(int, box)
+    h, w = image.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:
+        return image[y0:y1, x0:x1]
+    rows = np.clip(np.arange(y0, y1), 0, h - 1)
+    cols = np.clip(np.arange(x0, x1), 0, w - 1)
+    return image[rows[:, None], cols[None, :]]
 
 
 def _png(mask: np.ndarray) -> np.ndarray:

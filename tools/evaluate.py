@@ -31,10 +31,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from models import chain
-from models.contract import REPR_H, REPR_W, BadInputError, ChainOptions, Person
+from models import chain, framing
+from models.contract import REPR_H, REPR_W, BadInputError, ChainOptions, Person, padded_crop
 from models.crop import centre_crop_box
-from models.labels import HEAD, Coco, Lip
+from models.labels import HEAD, NECK, Coco, Lip
 from models.seed.openpose import photo_keypoints_to_grid, read_openpose_json
 
 HEAD_LABELS = HEAD  # CP-VTON's head: hat, hair, sunglasses, face
@@ -130,11 +130,35 @@ def head_iou(pred_labels: np.ndarray, gt_labels: np.ndarray | None) -> float | N
     return mask_iou(np.isin(pred, HEAD_LABELS), np.isin(gt_labels, HEAD_LABELS))
 
 
+def label_iou(pred_ids, gt_ids):
+    """IoU of one label group (prediction ids, ground-truth ids); None where the GT has none of it."""
+    def metric(pred_labels: np.ndarray, gt_labels: np.ndarray | None) -> float | None:
+        if gt_labels is None or not np.isin(gt_labels, gt_ids).any():
+            return None
+        pred = _at_gt_resolution(pred_labels, gt_labels)
+        return mask_iou(np.isin(pred, pred_ids), np.isin(gt_labels, gt_ids))
+    return metric
+
+
+# Per-label parse IoUs the person side reports (the categories need them: what a lower garment
+# or a dress replaces). The GT's skirt (12) and pants (9) are one lower-clothes group, as the
+# geometric parser labels both 9.
+LABEL_IOUS = {
+    "upper_clothes_iou": ((Lip.UPPER_CLOTHES,), (Lip.UPPER_CLOTHES,)),
+    "lower_clothes_iou": ((Lip.PANTS, Lip.SKIRT), (Lip.PANTS, Lip.SKIRT)),
+    "arms_iou": ((Lip.LEFT_ARM, Lip.RIGHT_ARM), (Lip.LEFT_ARM, Lip.RIGHT_ARM)),
+    "legs_iou": ((Lip.LEFT_LEG, Lip.RIGHT_LEG), (Lip.LEFT_LEG, Lip.RIGHT_LEG)),
+    "neck_iou": ((NECK,), (NECK,)),
+    "face_iou": ((Lip.FACE,), (Lip.FACE,)),
+    "hair_iou": ((Lip.HAIR,), (Lip.HAIR,)),
+}
+
 # metric name → (function, which prediction it reads, which ground truth it reads)
 METRICS = {
     "pose_pck": (pose_pck, "keypoints", "keypoints"),
     "body_iou": (body_iou, "parse", "parse"),
     "head_iou": (head_iou, "parse", "parse"),
+    **{name: (label_iou(pred, gt), "parse", "parse") for name, (pred, gt) in LABEL_IOUS.items()},
 }
 
 
@@ -170,6 +194,14 @@ def warp_iou(warped_mask: np.ndarray, gt_labels: np.ndarray) -> float:
     h, w = warped_mask.shape[:2]
     truth = cv2.resize(gt_labels, (w, h), interpolation=cv2.INTER_NEAREST) == Lip.UPPER_CLOTHES
     return mask_iou(warped_mask > 0.5, truth)
+
+
+def mask_in_centre_crop(person: Person, mask: np.ndarray) -> np.ndarray:
+    """A map over person.crop_box (e.g. a warped garment's mask in a category's working crop)
+    seen in the photo's centre crop, where the dataset's ground truth is."""
+    photo_hw = person.photo.shape[:2]
+    return framing.resample_map(np.asarray(mask, np.float32), person.crop_box, centre_crop_box(*photo_hw),
+                                photo_hw, cv2.INTER_LINEAR)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> float:
@@ -215,12 +247,13 @@ def evaluate_pairs(data: Path, options=None, ground_truth_person: bool = False) 
         else:
             person = chain.prepare_person(load_photo(data, person_name), options, name=person_name)
         garment, mask = load_garment(data, garment_name)
-        warped = stage["warp"].warp(person, [garment], [mask])
+        framed = chain.frame_person(person, "upper")   # the working crop render uses
+        warped = stage["warp"].warp(framed, [garment], [mask])
         composite = chain.render(person, [garment], options, garment_masks=[mask])[0]
         gt = load_gt_parse(data, person_name, person.photo.shape[:2])
         per_case[f"{person_name}+{garment_name}"] = {
-            "warp_iou": None if gt is None else warp_iou(warped.masks[0], gt),
-            "paired_ssim": paired_ssim(composite.image, person.photo, person.crop_box),
+            "warp_iou": None if gt is None else warp_iou(mask_in_centre_crop(framed, warped.masks[0]), gt),
+            "paired_ssim": paired_ssim(composite.image, person.photo, centre_crop_box(*person.photo.shape[:2])),
         }
     summary = {}
     for metric in ("warp_iou", "paired_ssim"):
@@ -245,12 +278,12 @@ def contact_sheet(data: Path, out_png: Path, options=None, cell_h: int = 256,
         cells = []
         try:
             person = chain.prepare_person(photo, options, name=name)
-            x0, y0, x1, y1 = person.crop_box
-            row = [fit(photo[y0:y1, x0:x1])]
+            box = chain.frame_person(person, "upper").crop_box   # the working crop (may pad)
+            row = [fit(padded_crop(photo, box))]
             for (garment, mask), gname in zip(loaded, garments):
                 try:
                     comp = chain.render(person, [garment], options, garment_masks=[mask], names=[gname])[0]
-                    cells.append(fit(comp.image[y0:y1, x0:x1]))
+                    cells.append(fit(padded_crop(comp.image, box)))
                 except BadInputError as exc:
                     cells.append(_error_cell(cell_h, cell_w, str(exc)))
         except BadInputError as exc:
@@ -270,6 +303,63 @@ def _error_cell(h: int, w: int, message: str) -> np.ndarray:
     return cell
 
 
+# --- person side: framing and refusals over every person photo ---------------------------------
+FRAMING_CATEGORIES = ("upper", "lower", "dress")
+
+
+def framing_data_dirs(data: Path) -> list[Path]:
+    """DATA and, beside it, catalogue_wild (full-body photos) where present."""
+    dirs = [Path(data)]
+    wild = Path(data).parent / "catalogue_wild"
+    if wild.is_dir() and wild.resolve() != Path(data).resolve():
+        dirs.append(wild)
+    return dirs
+
+
+def evaluate_framing(dirs: list[Path], options=None) -> dict:
+    """Every person photo of `dirs` through prepare_person and each category's framing: framed
+    or refused (with the reason), and per category the torso's share of the working crop
+    (neck → mid-hip over the crop's height; the framing's target where the hips are in it)."""
+    per_person, counts = {}, {"framed": 0, "refused": {}}
+    for d in dirs:
+        for photo_path in sorted((Path(d) / "persons").glob("*.jpg")):
+            key = f"{Path(d).name}/{photo_path.stem}"
+            photo = cv2.imread(str(photo_path), cv2.IMREAD_COLOR)
+            try:
+                person = chain.prepare_person(photo, options, name=key)
+            except BadInputError as exc:
+                reason = str(exc).split(": ", 1)[-1].split(" (")[0]
+                per_person[key] = {"refused": str(exc)}
+                counts["refused"][reason] = counts["refused"].get(reason, 0) + 1
+                continue
+            counts["framed"] += 1
+            entry = {"framing": person.framing, "bytes": len(person.to_bytes()), "categories": {}}
+            for category in FRAMING_CATEGORIES:
+                try:
+                    view = chain.frame_person(person, category)
+                    x0, y0, x1, y1 = view.crop_box
+                    ph, pw = photo.shape[:2]
+                    padded = 1 - (min(x1, pw) - max(x0, 0)) * (min(y1, ph) - max(y0, 0)) / ((x1 - x0) * (y1 - y0))
+                    entry["categories"][category] = {"box": [x0, y0, x1, y1], "torso_share": framing.torso_share(view),
+                                                     "padding": round(float(padded), 3)}
+                except BadInputError as exc:
+                    entry["categories"][category] = {"refused": str(exc).split(": ", 1)[-1]}
+            per_person[key] = entry
+    summary = {"persons": len(per_person), **counts}
+    for category in FRAMING_CATEGORIES:
+        shares = [e["categories"][category]["torso_share"] for e in per_person.values()
+                  if "categories" in e and e["categories"][category].get("torso_share") is not None]
+        framed = sum(1 for e in per_person.values() if "categories" in e and "box" in e["categories"][category])
+        summary[category] = {"framed": framed, "refused": counts["framed"] - framed,
+                             "torso_share_median": float(np.median(shares)) if shares else None,
+                             "torso_share_range": [float(min(shares)), float(max(shares))] if shares else None,
+                             "target": framing.FRAMINGS[category].share}
+    sizes = [e["bytes"] for e in per_person.values() if "bytes" in e]
+    summary["person_bytes_median"] = int(np.median(sizes)) if sizes else None
+    summary["person_bytes_max"] = int(max(sizes)) if sizes else None
+    return {"summary": summary, "per_person": per_person}
+
+
 # --- the run ------------------------------------------------------------------------------------
 def evaluate_persons(data: Path, options=None) -> dict:
     """Per-person metrics over every case of `data`, through models.chain.prepare_person."""
@@ -279,7 +369,8 @@ def evaluate_persons(data: Path, options=None) -> dict:
         photo = load_photo(data, name)
         person = chain.prepare_person(photo, options, name=f"persons/{name}.jpg")
         stages_seen = person.stages
-        prediction = {"keypoints": person.keypoints, "parse": person.parse}
+        seen = framing.reframe(person, centre_crop_box(*photo.shape[:2]))   # the ground truth's frame
+        prediction = {"keypoints": seen.keypoints, "parse": seen.parse}
         truth = {"keypoints": load_gt_keypoints(data, name, photo.shape[:2]),
                  "parse": load_gt_parse(data, name, photo.shape[:2])}
         per_case[name] = {metric: fn(prediction[pred_key], truth[gt_key])
@@ -306,6 +397,9 @@ def evaluate(data: Path, out: Path, options=None) -> dict:
     gt_pairs = evaluate_pairs(data, options, ground_truth_person=True)
     result.update({f"{k}_gt_person": v for k, v in gt_pairs["summary"].items()})
     result["paired_cases_gt_person"] = gt_pairs["per_case"]
+    framed = evaluate_framing(framing_data_dirs(data), options)
+    result["framing"] = framed["summary"]
+    result["framing_per_person"] = framed["per_person"]
     contact_sheet(data, out / "contact_sheet.png", options)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
@@ -320,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     # The geometric chain unless TRYON_CHAIN names another (the seed's weights are rarely here).
     options = ChainOptions(mode=os.environ.get("TRYON_CHAIN") or "geometric")
     result = evaluate(args.data, args.out, options)
-    print(json.dumps({k: v for k, v in result.items() if k != "per_case"}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("per_case", "framing_per_person")}, indent=2))
     return 0
 
 

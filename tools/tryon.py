@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
 
     files = {"gmm": args.gmm, "tom": args.tom, "openpose_proto": args.openpose_proto,
              "openpose_model": args.openpose_model, "lip": args.lip}
-    options = ChainOptions(mode=args.chain, cpvton_original=args.cpvton_original)
+    # Given keypoints or parse describe the sample's centre crop: keep it (the seed chain keeps it anyway).
+    framing = "centre" if (args.pose_json or args.parse) else "auto"
+    options = ChainOptions(mode=args.chain, cpvton_original=args.cpvton_original, framing=framing)
     if args.chain != "seed" and any(files.values()):
         print("error: --gmm/--tom/--openpose-proto/--openpose-model/--lip apply to --chain seed only", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             [composite] = chain.render(person, [cloth], options, names=[args.cloth],
                                        stage_objects=seed_garment_stages(files, options))
         else:
-            stage_objects = dict(chain.stages((options.mode, options.cpvton_original)))
+            stage_objects = dict(chain.stages((options.mode, options.cpvton_original, options.framing)))
             if keypoints is not None:
                 stage_objects["pose"] = GivenKeypoints(keypoints)
             if labels is not None:

@@ -169,6 +169,7 @@ def prepare_customer(storage: Storage, cache: PersonCache, chain, customer: Inpu
     photo = decode_image(photo_obj.body, customer.key, max_bytes)
     person, cached = cache.get_or_compute(cache.key(photo_obj.body, chain_version), photo,
                                           lambda: chain.prepare_person(photo, name=customer.key))
+    person.name = customer.key  # refusals at render time (a category's framing) name this photo
     return PreparedCustomer(customer.key, photo_obj.etag, person, cached, time.perf_counter() - t0)
 
 

@@ -104,6 +104,46 @@ class BlazeFace(DeclaresWeights):
         return _weighted_nms(boxes, scores[keep], points)
 
 
+def detect_near(detector: "BlazeFace", image_bgr: np.ndarray, centre, side: float,
+                min_score: float = MIN_SCORE) -> list[Face]:
+    """Faces in a square of `side` pixels around `centre` (e.g. a head from pose landmarks),
+    in image pixels: a face too small for the whole image letterboxed into 128×128 (a
+    full-body photo's) fills this square. The square may reach past the image (zero border)."""
+    side = float(side)
+    if not (np.isfinite(side) and side >= 8 and np.isfinite(centre).all()):
+        return []
+    cx, cy = float(centre[0]), float(centre[1])
+    scale = INPUT_SIZE / side
+    to_square = np.array([[scale, 0, INPUT_SIZE / 2 - cx * scale], [0, scale, INPUT_SIZE / 2 - cy * scale]])
+    square = cv2.warpAffine(image_bgr, to_square, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_AREA if scale < 1
+                            else cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    faces = detector.detect(square, min_score)
+    back = lambda xy: (np.asarray(xy, np.float64) - INPUT_SIZE / 2) / scale + (cx, cy)  # noqa: E731
+    return [Face(box=np.concatenate([back(f.box[:2]), back(f.box[2:])]), score=f.score, keypoints=back(f.keypoints))
+            for f in faces]
+
+
+def detect_tiled(detector: "BlazeFace", image_bgr: np.ndarray, min_score: float = MIN_SCORE) -> list[Face]:
+    """Faces in the whole image and in squares of its shorter side along its longer one (half
+    a side apart), merged: a wide photo of two people shows each face at twice the size."""
+    h, w = image_bgr.shape[:2]
+    side = min(h, w)
+    found = list(detector.detect(image_bgr, min_score))
+    if max(h, w) > 1.2 * side:
+        starts = sorted(set(list(range(0, max(h, w) - side, side // 2)) + [max(h, w) - side]))
+        for s in starts:
+            tile = image_bgr[s:s + side] if h > w else image_bgr[:, s:s + side]
+            for f in detector.detect(tile, min_score):
+                shift = np.array([0, s]) if h > w else np.array([s, 0])
+                found.append(Face(box=f.box + np.tile(shift, 2), score=f.score, keypoints=f.keypoints + shift))
+    if len(found) < 2:
+        return found
+    boxes = np.array([f.box for f in found])
+    scores = np.array([f.score for f in found])
+    points = np.array([f.keypoints for f in found])
+    return _weighted_nms(boxes, scores, points)
+
+
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
     iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)

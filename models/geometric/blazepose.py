@@ -7,6 +7,12 @@ model on a rotated square ROI; its detector (pose_detection.tflite) does not loa
   pass 2+: the ROI derived from the previous pass's landmarks (MediaPipe's ROI-from-landmarks:
            centre = hip centre (aux landmark 33), side = 2·|33→34|·1.25, rotated so 33→34
            points up), repeated until the ROI side changes by < 3 % (3–8 passes);
+  face:    where BlazeFace finds a face, the same passes once more from a body ROI placed
+           below it (as MediaPipe's detector places it from the face), and of the two results
+           the one whose torso length fits the face's size better (FACE_UNITS_PER_TORSO): on a
+           close-up (head and shoulders) the letterboxed pass sees a whole small body in the
+           frame and converges on it (the astronaut's hips at her chest, Grace Hopper's at
+           her chin); the face's ROI makes the model extrapolate the body below the frame;
   flip:    the final ROI once more on the mirrored crop, left/right swapped back, averaged.
 
 Model I/O (checked by probing the file, see tests/models/geometric/test_blazepose.py):
@@ -35,6 +41,7 @@ import cv2
 import numpy as np
 
 from models.contract import REPR_H, REPR_W, BadInputError
+from models.geometric.blazeface import FACE_DETECTION_SHORT_RANGE, BlazeFace, Face, detect_near, detect_tiled
 from models.labels import COCO_KEYPOINTS, Coco
 from models.weights import DeclaresWeights, WeightFile, resolve
 
@@ -58,6 +65,16 @@ HEATMAP_MIN_CONFIDENCE = 0.5
 MAX_ANALYSIS_SIDE = 1024  # larger images are reduced (INTER_AREA) before the passes
 MAX_ROI_PASSES = 8        # ROI-from-landmarks passes after the letterboxed one (cap)
 ROI_CONVERGED = 0.03      # stop when the ROI side changes by less than this fraction
+# A body ROI from a face, in eye→mouth distances (u) along the face's axis, and the torso
+# length a face of that size goes with: medians of BlazePose's converged ROIs on the 14 sample
+# photos (hip centre 8.2–12.0 u below the eyes, ROI side 25.6–36.4 u, torso 5.7–8.2 u).
+# Wrong, converged-on-a-small-body results measured 1.5–3.7 u; a man's torso is no more than
+# ~15 % longer relative to his face, so the choice below is not near its boundary either way.
+FACE_ROI_BELOW_EYES = 9.4
+FACE_ROI_SIDE = 28.0
+FACE_UNITS_PER_TORSO = 6.3
+FACE_FIT_TOLERANCE = float(np.log(1.5))  # sample photos: within 1.3× of it; converged-on-a-small-body: ≥ 1.7×
+HEAD_SEARCH = 1.5   # where the whole image shows no face: a square this many torso lengths wide around the head
 
 # BlazePose landmark ids (its own 33, not COCO's)
 NOSE, L_EYE, R_EYE, L_EAR, R_EAR, MOUTH_LEFT, MOUTH_RIGHT = 0, 2, 5, 7, 8, 9, 10
@@ -91,11 +108,31 @@ class PoseResult:
     segmentation:  float32 person probability of the whole image (0 outside the ROI), at the
                    image's size or, for images larger than MAX_ANALYSIS_SIDE, at the reduced
                    size the network was run on (resize it to what you need).
+    faces:         BlazeFace's faces in the image (image pixels), best first.
+    image_hw:      the analysed image's (height, width).
     """
 
     landmarks: np.ndarray
     presence: float
     segmentation: np.ndarray
+    faces: list = None
+    image_hw: tuple[int, int] | None = None
+
+    def cropped(self, box: tuple[int, int, int, int]) -> "PoseResult":
+        """The same result for the part `box` = (x0, y0, x1, y1) of the analysed image (inside
+        it): landmarks and faces shifted, segmentation cut out at its own resolution."""
+        x0, y0, x1, y1 = box
+        h, w = self.image_hw
+        lm = self.landmarks.copy()
+        lm[:, :2] -= (x0, y0)
+        sh, sw = self.segmentation.shape[:2]
+        fy, fx = sh / h, sw / w
+        seg = self.segmentation[int(round(y0 * fy)):max(int(round(y1 * fy)), int(round(y0 * fy)) + 1),
+                                int(round(x0 * fx)):max(int(round(x1 * fx)), int(round(x0 * fx)) + 1)]
+        faces = [Face(box=f.box - (x0, y0, x0, y0), score=f.score, keypoints=f.keypoints - (x0, y0))
+                 for f in self.faces or []]
+        return PoseResult(landmarks=lm, presence=self.presence, segmentation=np.ascontiguousarray(seg),
+                          faces=faces, image_hw=(y1 - y0, x1 - x0))
 
 
 def _sigmoid(x):
@@ -158,20 +195,21 @@ class BlazePose(DeclaresWeights):
     """Pose stage of the geometric chain (see module docstring)."""
 
     chain = "geometric"
-    weights = (POSE_LANDMARK_FULL,)
+    weights = (POSE_LANDMARK_FULL, FACE_DETECTION_SHORT_RANGE)
 
-    def __init__(self, net: cv2.dnn.Net):
+    def __init__(self, net: cv2.dnn.Net, faces: BlazeFace | None = None):
         self.net = net
+        self.faces = faces   # None: no face-initialised ROI (letterboxed passes only)
         self.output_names = ["Identity", "Identity_1", "Identity_2", "Identity_3"]
 
     @classmethod
-    def load(cls, pose_landmark: str | None = None) -> "BlazePose":
+    def load(cls, pose_landmark: str | None = None, face_detection: str | None = None) -> "BlazePose":
         net = cv2.dnn.readNet(str(resolve(POSE_LANDMARK_FULL, pose_landmark)))
-        return cls(net)
+        return cls(net, BlazeFace.load(face_detection))
 
     @property
     def info(self) -> dict:
-        return {"impl": "blazepose", "weights": {POSE_LANDMARK_FULL.name: POSE_LANDMARK_FULL.known_hash}}
+        return {"impl": "blazepose", "weights": {w.name: w.known_hash for w in self.weights}}
 
     # --- one network pass ----------------------------------------------------------------
     def _run(self, image_rgb01: np.ndarray, to_input: np.ndarray):
@@ -193,21 +231,11 @@ class BlazePose(DeclaresWeights):
                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return landmarks, float(presence.ravel()[0]), seg
 
-    def analyse(self, image_bgr: np.ndarray, flip: bool = True) -> PoseResult:
-        """BlazePose on a BGR image: letterboxed pass, then ROI-from-landmarks passes until the
-        ROI stops changing, then (flip=True) the final ROI once more on the mirrored image,
-        averaged in."""
-        full_h, full_w = image_bgr.shape[:2]
-        # The network sees 256×256 of the ROI: analysing more than MAX_ANALYSIS_SIDE pixels
-        # only costs time (a 12-megapixel photo: whole person stage 6 s → 1.7 s).
-        shrink = min(1.0, MAX_ANALYSIS_SIDE / max(full_h, full_w))
-        if shrink < 1.0:
-            image_bgr = cv2.resize(image_bgr, (max(1, round(full_w * shrink)), max(1, round(full_h * shrink))),
-                                   interpolation=cv2.INTER_AREA)
-        h, w = image_bgr.shape[:2]
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
-        landmarks, presence, seg = self._run(rgb, letterbox_transform(h, w))
-        roi, previous_side = None, None
+    def _converge(self, rgb: np.ndarray, landmarks: np.ndarray, presence: float, seg: np.ndarray,
+                  previous_side: float | None = None):
+        """ROI-from-landmarks passes from `landmarks` until the ROI side settles:
+        (landmarks, presence, segmentation, final ROI or None)."""
+        roi = None
         for _ in range(MAX_ROI_PASSES):
             centre, side, rotation = roi_from_landmarks(landmarks)
             if not (np.isfinite(side) and side > 8):
@@ -220,6 +248,41 @@ class BlazePose(DeclaresWeights):
             roi = (centre, side, rotation)
             landmarks, presence, seg = self._run(rgb, roi_transform(*roi))
             previous_side = side
+        return landmarks, presence, seg, roi
+
+    def analyse(self, image_bgr: np.ndarray, flip: bool = True) -> PoseResult:
+        """BlazePose on a BGR image: letterboxed pass, then ROI-from-landmarks passes until the
+        ROI stops changing; where a face is found, the same from a ROI below the face, keeping
+        the result whose torso fits the face; then (flip=True) the final ROI once more on the
+        mirrored image, averaged in."""
+        full_h, full_w = image_bgr.shape[:2]
+        # The network sees 256×256 of the ROI: analysing more than MAX_ANALYSIS_SIDE pixels
+        # only costs time (a 12-megapixel photo: whole person stage 6 s → 1.7 s).
+        shrink = min(1.0, MAX_ANALYSIS_SIDE / max(full_h, full_w))
+        if shrink < 1.0:
+            image_bgr = cv2.resize(image_bgr, (max(1, round(full_w * shrink)), max(1, round(full_h * shrink))),
+                                   interpolation=cv2.INTER_AREA)
+        h, w = image_bgr.shape[:2]
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+        faces = detect_tiled(self.faces, image_bgr) if self.faces is not None else []
+        landmarks, presence, seg = self._run(rgb, letterbox_transform(h, w))
+        landmarks, presence, seg, roi = self._converge(rgb, landmarks, presence, seg)
+        if not faces and self.faces is not None:
+            # a face too small for the whole image's 128×128 letterbox: look around the head
+            faces = detect_near(self.faces, image_bgr, head_centre(landmarks), HEAD_SEARCH * torso_px(landmarks))
+        if faces:
+            face_roi = roi_from_face(faces[0])
+            if face_roi is not None:
+                f_lm, f_presence, f_seg = self._run(rgb, roi_transform(*face_roi))
+                f_lm, f_presence, f_seg, f_roi = self._converge(rgb, f_lm, f_presence, f_seg, face_roi[1])
+                f_roi = f_roi or face_roi
+                # the pose the face's size agrees with, among those the model says are present
+                present = (f_presence >= MIN_POSE_PRESENCE, presence >= MIN_POSE_PRESENCE)
+                # (the letterboxed pose stays unless it contradicts the face: torso off by > 1.5×)
+                base_fit = face_fit(landmarks, faces[0])
+                if present[0] > present[1] or (present[0] == present[1] and base_fit > FACE_FIT_TOLERANCE
+                                               and face_fit(f_lm, faces[0]) < base_fit):
+                    landmarks, presence, seg, roi = f_lm, f_presence, f_seg, f_roi
         if flip and roi is not None:
             # Test-time flip: the mirrored person through the mirrored ROI, left/right swapped
             # back. Averaging the two halves the model's left/right-asymmetric errors
@@ -234,7 +297,11 @@ class BlazePose(DeclaresWeights):
             seg = (seg + m_seg[:, ::-1]) / 2
         if shrink < 1.0:
             landmarks[:, :3] *= np.array([full_w / w, full_h / h, full_w / w], np.float32)
-        return PoseResult(landmarks=landmarks, presence=presence, segmentation=seg)
+            factor = np.array([full_w / w, full_h / h])
+            faces = [Face(box=f.box * np.tile(factor, 2), score=f.score, keypoints=f.keypoints * factor)
+                     for f in faces]
+        return PoseResult(landmarks=landmarks, presence=presence, segmentation=seg, faces=faces,
+                          image_hw=(full_h, full_w))
 
     # --- stage protocol ------------------------------------------------------------------
     def keypoints(self, crop_bgr: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -242,8 +309,49 @@ class BlazePose(DeclaresWeights):
         the parsing stage (landmarks and segmentation of the same pass)."""
         result = self.analyse(crop_bgr)
         if result.presence < MIN_POSE_PRESENCE:
-            raise BadInputError(f"photo: no person found (pose presence {result.presence:.2f})")
+            raise BadInputError(f"no person found (pose presence {result.presence:.2f})")
         return to_coco18(result.landmarks, crop_bgr.shape[:2]), {POSE_EXTRA: result}
+
+
+def _face_frame(face: Face) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mid-eyes, unit vector eyes→mouth, eye→mouth distance) of a BlazeFace face."""
+    k = face.keypoints
+    eyes = (k[0] + k[1]) / 2
+    down = k[3] - eyes
+    unit = float(np.hypot(*down))
+    return eyes, down / max(unit, 1e-6), unit
+
+
+def roi_from_face(face: Face) -> tuple[np.ndarray, float, float] | None:
+    """A body ROI (centre, side, rotation) from a face, as MediaPipe's detector would give it:
+    centred FACE_ROI_BELOW_EYES eye→mouth distances below the eyes, FACE_ROI_SIDE of them wide,
+    upright along the face's axis. None for a degenerate face."""
+    eyes, down, unit = _face_frame(face)
+    if unit < 2:
+        return None
+    dx, dy = -down   # centre → top points up the face's axis
+    rotation = np.pi / 2 - np.arctan2(-dy, dx)
+    rotation = float((rotation + np.pi) % (2 * np.pi) - np.pi)
+    return eyes + FACE_ROI_BELOW_EYES * unit * down, FACE_ROI_SIDE * unit, rotation
+
+
+def head_centre(landmarks: np.ndarray) -> np.ndarray:
+    """Mean of nose, eyes and ears (image pixels)."""
+    return landmarks[[NOSE, L_EYE, R_EYE, L_EAR, R_EAR], :2].astype(np.float64).mean(0)
+
+
+def torso_px(landmarks: np.ndarray) -> float:
+    """Mid-shoulders → mid-hips (image pixels)."""
+    mid_sh = (landmarks[L_SHOULDER, :2] + landmarks[R_SHOULDER, :2]) / 2
+    mid_hip = (landmarks[L_HIP, :2] + landmarks[R_HIP, :2]) / 2
+    return float(np.hypot(*(mid_hip - mid_sh)))
+
+
+def face_fit(landmarks: np.ndarray, face: Face) -> float:
+    """How far (|log ratio|) the landmarks' torso length is from what the face's size predicts."""
+    _, _, unit = _face_frame(face)
+    torso = torso_px(landmarks)
+    return abs(float(np.log(max(torso, 1e-3) / (FACE_UNITS_PER_TORSO * max(unit, 1e-3)))))
 
 
 # --- the 33 → COCO-18 mapping -------------------------------------------------------------

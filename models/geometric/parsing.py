@@ -24,7 +24,8 @@ stage is another (OpenPose, given keypoints), so it also runs beside OpenPose.
 Label ids are LIP's (what the seed's JPPNet outputs), plus the neck as 10 — the id the
 VITON-HD parse files use for it; LIP itself has no neck class. Which ids appear:
     0 background, 2 hair, 5 upper clothes, 9 lower body (pants/skirt), 10 neck,
-    13 face, 14 left arm, 15 right arm (the person's left/right), 16/17 legs.
+    13 face, 14 left arm, 15 right arm (the person's left/right; hands included, as in LIP),
+    16/17 legs, 18/19 shoes (body pixels around a foot in the crop that are not skin).
 The map is at the crop's resolution, capped at WORK_HEIGHT rows.
 extras: "body_matte" (uint8 0–255 soft person matte, same size), for compositing.
 """
@@ -52,6 +53,8 @@ MOUTH_MARGIN = 0.3               # below the mouth centre, still the face's full
 FACE_CENTRE_BELOW_EYES = 0.2     # the face ellipse: centre, half-width, half-height
 FACE_HALF_WIDTH, FACE_HALF_HEIGHT = 1.4, 1.35
 HAIR_SPREAD = 0.5                # hanging hair may be this much wider than the head's hair
+FOOT_RADIUS = 0.12               # a shoe reaches this many torso lengths from the ankle–toe and heel–toe lines
+L_HEEL, R_HEEL, L_TOE, R_TOE = 29, 30, 31, 32   # BlazePose's foot landmarks
 
 
 @dataclass
@@ -295,6 +298,16 @@ def label_person(image_bgr: np.ndarray, body: np.ndarray, lm: np.ndarray, face: 
     left_leg = (xy - mid_hip) @ np.array([-down_axis[1], down_axis[0]]) > 0  # image right = person's left
     labels[legs & left_leg] = Lip.LEFT_LEG
     labels[legs & ~left_leg] = Lip.RIGHT_LEG
+    # Shoes: body pixels around each foot (BlazePose's ankle, heel and toe), below the ankle
+    # less a little, that are not skin (bare feet stay legs); the person's left foot is 16's side.
+    for (ankle, heel, toe), label in (((bp.L_ANKLE, L_HEEL, L_TOE), Lip.LEFT_SHOE),
+                                      ((bp.R_ANKLE, R_HEEL, R_TOE), Lip.RIGHT_SHOE)):
+        if not (0 <= lm[ankle, 1] < h):
+            continue
+        foot_dist = np.minimum(_segment_distance(xy, lm[ankle], lm[toe]), _segment_distance(xy, lm[heel], lm[toe]))
+        below_ankle = (xy - lm[ankle]) @ down_axis > -0.04 * torso_len
+        foot = body & (foot_dist < FOOT_RADIUS * torso_len) & below_ankle & ~skin & ~arms
+        labels[foot] = label
     labels[neck] = NECK
     labels[hair] = Lip.HAIR
     labels[face_mask] = Lip.FACE

@@ -36,8 +36,8 @@ def test_person_keeps_blazepose_landmarks_and_reads_persons_cached_without_them(
 def test_chain_options_read_registry_as_geometric_and_keep_the_old_label():
     options = ChainOptions(mode="registry")
     assert options.mode == "geometric"
-    assert options.fingerprint() == ChainOptions(mode="geometric").fingerprint() == "0.3.0/registry/sample"
-    assert ChainOptions(mode="seed", cpvton_original=True).fingerprint() == "0.3.0/seed/cpvton"
+    assert options.fingerprint() == ChainOptions(mode="geometric").fingerprint() == "0.4.0/registry/sample"
+    assert ChainOptions(mode="seed", cpvton_original=True).fingerprint() == "0.4.0/seed/cpvton"
 
 
 def test_check_image_names_the_input_and_the_reason():
