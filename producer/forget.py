@@ -271,8 +271,9 @@ def _s3_error(e: Exception, s: Settings) -> str:
     if isinstance(e, botocore.exceptions.ClientError):
         err = e.response.get("Error", {})
         if str(err.get("Code")) in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            return (f"S3 at {where} refused access to bucket {s.bucket!r} ({err.get('Code')} {err.get('Message') or ''}"
-                    f"".rstrip() + "): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
+            answer = " ".join(str(part) for part in (err.get("Code"), err.get("Message")) if part)
+            return (f"S3 at {where} refused access to bucket {s.bucket!r} ({answer}): "
+                    "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
         return f"S3 at {where} answered {err.get('Code')}: {err.get('Message') or e}"
     return f"cannot reach S3 at {where}: {' '.join(str(e).split())}"
 
