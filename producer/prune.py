@@ -85,13 +85,17 @@ class PruneResult:
         garments = ", ".join(sorted(o.gone_garments)[:5]) + (", …" if len(o.gone_garments) > 5 else "")
         n = len(o.composites) if dry_run else self.deleted
         entries = sum(map(len, o.index_entries.values())) if dry_run else self.index_entries_removed
-        out = [f"prune: {verb} {n} composites ({o.bytes} bytes) of {len(o.gone_garments)} removed garments"
-               f"{' (' + garments + ')' if garments else ''} and {len(o.gone_customers)} removed customers",
-               f"prune: {verb} {len(o.indexes) if dry_run else self.indexes_deleted} indexes of removed customers "
-               f"and {entries} entries from live customers' indexes"]
+        out = [f"prune: {verb} {_n(n, 'composite')} ({o.bytes} bytes) of {_n(len(o.gone_garments), 'removed garment')}"
+               f"{' (' + garments + ')' if garments else ''} and {_n(len(o.gone_customers), 'removed customer')}",
+               f"prune: {verb} {_n(len(o.indexes) if dry_run else self.indexes_deleted, 'index', 'indexes')} of "
+               f"removed customers and {_n(entries, 'entry', 'entries')} from live customers' indexes"]
         if self.status not in ("done", "dry run"):
             out.append(f"prune: {self.status}")
         return out
+
+
+def _n(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def _listed(plan: Plan, prefix: str, inputs) -> set[str]:

@@ -51,7 +51,7 @@ def test_a_run_prunes_the_composites_of_a_removed_garment_only(storage_for, buck
     for c in ("alice", "bob"):
         assert sorted(CustomerIndex(st, index_key(c)).entries()) == [f"{CAT}a.png", f"{CAT}c.png"]
     assert summary["prune_lines"][0].startswith("prune: deleted 2 composites (")
-    assert "1 removed garments (catalogue/b.png) and 0 removed customers" in summary["prune_lines"][0]
+    assert "1 removed garment (catalogue/b.png) and 0 removed customers" in summary["prune_lines"][0]
     # The next run has nothing left to prune.
     summary, report = run(st, redis_client, batch_settings(bucket))
     assert summary["pruned"] == 0 and report["prune"]["status"] == "done"
@@ -114,7 +114,7 @@ def test_dry_run_shows_what_pruning_would_delete_and_deletes_nothing(storage_for
     lines = []
     dry_run(st, batch_settings(bucket), chain=CHAIN, out=lines.append)
     assert "prune: would delete 2 composites" in "\n".join(lines)
-    assert any("1 removed garments (catalogue/c.png)" in line for line in lines)
+    assert any("1 removed garment (catalogue/c.png)" in line for line in lines)
     assert any(line.startswith("prune: would delete 0 indexes of removed customers and 2 entries") for line in lines)
     assert objects(st) == before and list(st.list("runs/")) == []
 
