@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from worker.storage import Storage
 
     storage = Storage.from_settings(s)
-    # Pruning judges composites against this run's listing: a narrowed listing must not judge.
+    # A narrowed listing would make every other composite a candidate (a HEAD each): prune on full runs.
     skip_prune = "--customers/--catalogue narrow this run's listing" if args.customers or args.catalogue else None
     if args.dry_run:
         dry_run(storage, s, force=args.force, skip_prune=skip_prune)
