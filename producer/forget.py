@@ -330,4 +330,8 @@ def main(argv=None) -> int:
     print(f"forget in bucket {s.bucket}{' (dry run: nothing removed)' if args.dry_run else ''}:")
     for line in erasure.lines():
         print(line)
+    try:  # a run that started meanwhile (the photo still there) may write the customer again
+        check_no_active_run(client, storage.bucket, args.customers)
+    except ForgetRefused as e:
+        return fail(f"{e} (it started while forgetting)", 3)
     return 0

@@ -42,7 +42,7 @@ def recorded_run(st, redis_client, s, force=True) -> str:
 
 def cache_person(redis_client, s, bucket, customer, photo: bytes) -> str:
     """What a worker does for the customer's photo: a Person cached by content, listed under the customer."""
-    from models.person import Person
+    from worker.person_cache import Person  # the chain's Person, wherever models/ keeps it
 
     cache = PersonCache(redis_client, ttl=s.person_cache_ttl)
     key = cache.key(photo, CHAIN)
