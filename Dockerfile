@@ -3,11 +3,11 @@
 #   docker build -t tryon-worker .
 #   docker compose up -d --scale worker=4          (see docker-compose.yml)
 #
-# Weights are baked in at build time (`make models` = python -m models.fetch): the registry
+# Weights are baked in at build time (`make models` = python -m models.weights.fetch): the geometric
 # chain's BlazePose/face/selfie files come out of the pinned mediapipe wheel, so the build needs
 # PyPI. The seed chain's files (OpenPose, LIP, GMM, TOM) are fetched too where their hosts are
 # reachable; otherwise put them into docker/seed-weights/ before building (see the README there) —
-# absent seed files are reported by the build, and the chain then runs the registry stages.
+# absent seed files are reported by the build, and the chain then runs the geometric stages.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -34,9 +34,9 @@ COPY models/ models/
 COPY --chown=10001:10001 docker/seed-weights/ /opt/tryon/weights/
 # Numeric: Kubernetes' runAsNonRoot can only verify a numeric user.
 USER 10001:10001
-RUN python -m models.fetch \
- && python -c "from models.weights import resolve; from models.wheel_weights import wheel_weight_files; \
-[print('ok:', resolve(w)) for w in wheel_weight_files()]"
+RUN python -m models.weights.fetch \
+ && python -c "from models.chain import declared_weights; from models.weights import resolve; \
+[print('ok:', resolve(w)) for w in declared_weights() if w.wheel_member]"
 
 COPY worker/ worker/
 COPY producer/ producer/

@@ -15,12 +15,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 venv: $(VENV)/.installed
 
-# Registry weights (BlazePose etc. from the mediapipe wheel) always; the seed's four files
-# where the internet allows (their absence is reported, not fatal).
+# The geometric chain's weights (BlazePose etc. from the mediapipe wheel) always; the seed's
+# four files where the internet allows (their absence is reported, not fatal).
 models: venv
-	$(PYBIN) -m models.fetch
+	$(PYBIN) -m models.weights.fetch
 
+# The layering (.importlinter: tools above the batch system above the chain) before the suite.
 test: venv models
+	$(VENV)/bin/lint-imports
 	$(PYBIN) -m pytest -q tests
 
 # Timing on this machine's CPU: table on stdout, figures in bench.json (BENCH_ARGS=--quick for a smoke run).
@@ -29,7 +31,7 @@ test: venv models
 DATA ?= ../shared/data/tryon
 OUT  ?= eval-out
 eval: venv models
-	$(PYBIN) -m models.evaluate $(DATA) $(OUT)
+	$(PYBIN) -m tools.evaluate $(DATA) $(OUT)
 
 bench: venv models
 	$(PYBIN) -m bench $(BENCH_ARGS)
@@ -67,10 +69,10 @@ beat: venv
 demo: venv models
 	$(PYBIN) scripts/demo.py
 
-# Reliability scenarios (real servers, real workers; registry chain): writes chaos.json, prints
+# Reliability scenarios (real servers, real workers; geometric chain): writes chaos.json, prints
 # the table. CHAOS_ARGS="--customers 10 --garments 20 --only clean,worker_killed" to narrow it.
 chaos: venv models
-	TRYON_CHAIN=registry $(PYBIN) -m chaos.run $(CHAOS_ARGS)
+	TRYON_CHAIN=geometric $(PYBIN) -m chaos.run $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out eval-out bench.json bench-out chaos.json

@@ -4,6 +4,6 @@ FLOP ceiling of the seed GMM/TOM, batch throughput against two baselines, dispat
 1 vs 2 worker processes, peak RSS per worker).
 
 No weights from outside are needed: the seed GMM and TOM are built at their real size and
-architecture with random weights (models.seed_onnx); stages whose files are absent (OpenPose,
+architecture with random weights (tools.seed_onnx); stages whose files are absent (OpenPose,
 LIP JPPNet) are reported absent, never estimated.
 """

@@ -3,8 +3,8 @@ overhead and peak RSS per worker.
 
 Real servers (worker.local_stack: redis-server/valkey, SeaweedFS `weed mini`, Celery worker
 subprocesses), N customers × M garments uploaded once. Per chain variant:
-  registry          TRYON_CHAIN=registry (BlazePose, registry parsing, landmark warp, compositing)
-  seed warp+render  registry pose + parsing (OpenPose/LIP absent) + the seed GMM/TOM at real size
+  geometric         TRYON_CHAIN=geometric (BlazePose, geometric parsing, landmark warp, compositing)
+  seed warp+render  geometric pose + parsing (OpenPose/LIP absent) + the seed GMM/TOM at real size
                     with random weights (TRYON_GMM_ONNX/TRYON_TOM_ONNX → bench-out builds)
 Per variant and worker layout (1 process × all cores' threads; one process per core × 1 thread):
 one forced run (every pair rendered, person cache emptied first), timed from the producer's
@@ -45,7 +45,7 @@ def thread_env(threads: int) -> dict:
 def variants(engine: str) -> dict[str, dict]:
     nets = built_nets(64)
     return {
-        "registry": {"TRYON_CHAIN": "registry"},
+        "geometric": {"TRYON_CHAIN": "geometric"},
         "seed warp+render": {"TRYON_CHAIN": "auto", "TRYON_GMM_ONNX": str(nets["gmm_custom"]),
                              "TRYON_TOM_ONNX": str(nets["tom"]), "TRYON_ONNX_ENGINE": engine},
     }
@@ -136,8 +136,8 @@ def bench_batch(customers: int, garments: int, sample_pairs: int, threads: int, 
                 engine: str | None = None, only_variants: list[str] | None = None, log=print) -> dict:
     from worker.local_stack import LocalStack
 
-    from models.onnx_runner import engine_from_env
-    engine = engine or engine_from_env()
+    from models.onnx.runner import configured_engine
+    engine = engine or configured_engine()
     persons = load_images("persons", customers)
     cloth = load_images("garments", garments)
     work = BENCH_DIR / "batch"
@@ -160,9 +160,9 @@ def bench_batch(customers: int, garments: int, sample_pairs: int, threads: int, 
         from worker.config import settings
         from worker.storage import Storage
         s = settings()
-        from models.dnn_batch import max_net_batch
+        from models import settings as chain_settings
         result["worker_settings"] = {"chunk_size": s.chunk_size, "render_batch": s.render_batch,
-                                     "max_net_batch": max_net_batch(), "onnx_engine": engine,
+                                     "max_net_batch": chain_settings.current().max_net_batch, "onnx_engine": engine,
                                      "jpeg_quality": s.jpeg_quality}
         client = redis.Redis.from_url(s.redis_url)
         storage = Storage.from_settings(s)
@@ -231,7 +231,7 @@ def _in_process_loop(pairs, out_dir: Path, venv: dict) -> dict:
 
 def _headline(result: dict) -> None:
     """speedups of the best system layout over each baseline, per variant; the headline figures
-    are the registry chain's (the chain that runs end to end on this machine)."""
+    are the geometric chain's (the chain that runs end to end on this machine)."""
     result["by_variant"] = {}
     for vname, base in result["baselines"].items():
         runs = [r for r in result["runs"] if r["variant"] == vname and "pairs_per_s" in r]
@@ -254,11 +254,11 @@ def _headline(result: dict) -> None:
             if "pairs_per_s" in base.get("sample", {}):
                 fig["speedup_vs_sample_bound"] = fig["compute_bound_pairs_per_s"] / base["sample"]["pairs_per_s"]
         result["by_variant"][vname] = fig
-    head = result["by_variant"].get("registry") or next(iter(result["by_variant"].values()), {})
+    head = result["by_variant"].get("geometric") or next(iter(result["by_variant"].values()), {})
     for k in ("speedup_vs_sample", "speedup_vs_loop", "dispatch_overhead", "peak_rss_mb"):
         result[k] = head.get(k)
-    result["dispatch_overhead_registry"] = head.get("dispatch_overhead")
-    # The overhead and RSS targets are stated for the real-size GMM and TOM (with the registry
+    result["dispatch_overhead_geometric"] = head.get("dispatch_overhead")
+    # The overhead and RSS targets are stated for the real-size GMM and TOM (with the geometric
     # pose and parsing): those figures come from the seed warp+render variant where it ran.
     seed = result["by_variant"].get("seed warp+render")
     if seed:

@@ -118,7 +118,7 @@ def versions() -> dict:
         except Exception as exc:  # noqa: BLE001 — a missing optional package is recorded, not fatal
             out[name] = f"absent ({type(exc).__name__})"
     try:
-        from models.chain import CHAIN_VERSION
+        from models.contract import CHAIN_VERSION
         out["chain"] = CHAIN_VERSION
     except Exception as exc:  # noqa: BLE001
         out["chain"] = f"unavailable ({exc})"

@@ -1,7 +1,7 @@
 """The seed GMM and TOM at their real size (random weights): cv2.dnn vs onnxruntime, batch 1
 and 4, their outputs compared, and the FLOP ceiling (multiply-adds per pair, achieved GFLOP/s).
 
-The networks are built once by models.seed_onnx (real architecture, width=64) into the bench
+The networks are built once by tools.seed_onnx (real architecture, width=64) into the bench
 folder and reused on later runs; nothing is downloaded.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ GMM_REWRITTEN_FILE = "cp_vton_gmm_rewritten.onnx"
 def built_nets(width: int = 64, folder: Path | None = None) -> dict[str, Path]:
     """Paths of the random-weight seed networks at `width` (64 = real size), building the
     missing ones: the GMM with the custom Correlation node, the GMM after the rewrite, the TOM."""
-    from models.seed_onnx import build_gmm, build_tom
+    from tools.seed_onnx import build_gmm, build_tom
 
     folder = Path(folder or BENCH_DIR / f"seed_w{width}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,12 +63,12 @@ def _tom_inputs(model_path: Path, inputs: dict) -> dict:
 
 def macs_per_pair(path: Path) -> int:
     import onnx
-    from models.seed_onnx import count_macs
+    from tools.seed_onnx import count_macs
     return int(count_macs(onnx.load(str(path))))
 
 
 def open_net(path: Path, engine: str, threads: int):
-    from models.onnx_runner import OnnxNet
+    from models.onnx.runner import OnnxNet
     if engine.startswith("cv2"):
         return OnnxNet(str(path), engine="cv2", threads=threads, winograd=engine == "cv2-wino")
     return OnnxNet(str(path), engine=engine, threads=threads)
@@ -136,7 +136,7 @@ def bench_onnx(reps: int, threads: int, batches=(1, 4), width: int = 64, folder:
                 if a is not None and b is not None:
                     result["agreement"][f"{name}_cv2_vs_{engine}_batch{batch}"] = float(np.abs(a - b).max())
         # What the chain outputs: TOM's channels composed with the cloth (tanh/sigmoid, [0,1] image).
-        from models.compose import compose_tom
+        from models.seed.composition import compose_tom
         cloth = next(iter(inputs["tom"].values()))[:, 22:25]
         for engine in ("cv2-wino", "onnxruntime"):
             a, b = outputs.get(("tom", "cv2")), outputs.get(("tom", engine))

@@ -43,21 +43,13 @@ def load_images(kind: str, count: int) -> list[tuple[str, "np.ndarray"]]:
 
 
 def clear_caches() -> None:
-    """Empty every in-process cache of the chain, so a baseline pair reuses nothing from the pair
-    before it ("no cache"): BlazePose's per-crop results (the parsing stage's reuse of the pose
-    pass within one pair stays), the registry warp's analysed garments, the seed GMM's branch
-    features and garment masks."""
-    from models import blazepose, chain, garment_warp
-    from models.gmm import _FeatureCache
+    """Empty every in-process cache of the chain (models.cache), so a baseline pair reuses nothing
+    from the pair before it ("no cache"): the geometric warp's analysed garments, the seed GMM's
+    branch features and garment masks. (The parsing stage's reuse of the pose pass within one
+    pair is no cache: the pose stage hands it over.)"""
+    from models import cache
 
-    blazepose._CACHE.clear()
-    garment_warp._ANALYSED.clear()
-    options = chain.ChainOptions()
-    for stage in chain.stages((options.mode, options.cpvton_original)).values():
-        for obj in (stage, getattr(stage, "gmm", None)):
-            for value in (vars(obj).values() if obj is not None else ()):
-                if isinstance(value, _FeatureCache):
-                    value.items.clear()
+    cache.clear_all()
 
 
 def render_pair(photo_path: str | Path, garment_path: str | Path, out_path: str | Path) -> dict:

@@ -18,7 +18,7 @@ def stage_rows(results: dict) -> list[dict]:
                              "min_per_pair_ms": run.get("min_per_pair_ms"),
                              "reps": run["reps"], "note": "real-size random weights"})
     order = {s: i for i, s in enumerate(STAGE_ORDER)}
-    return sorted(rows, key=lambda r: (r["chain"] != "registry", order.get(r["stage"], 99), r.get("engine", ""),
+    return sorted(rows, key=lambda r: (r["chain"] != "geometric", order.get(r["stage"], 99), r.get("engine", ""),
                                        r["batch"]))
 
 

@@ -1,10 +1,10 @@
-"""Per-stage medians for the registry chain and the seed chain, on one real-size photo.
+"""Per-stage medians for the geometric chain and the seed chain, on one real-size photo.
 
 Stages: crop, pose, parsing, person representation, warp (seed: GMM, then TPS + sampling),
 render (seed: TOM, then composition), paste-back. For the seed's ONNX networks both engines
 are timed side by side (bench.onnx_nets). The seed's OpenPose and LIP JPPNet are timed only
 where their files are present, else reported absent; the seed's GMM/TOM stages run on the
-real-size random-weight builds, fed by the registry chain's pose and parsing.
+real-size random-weight builds, fed by the geometric chain's pose and parsing.
 
 The BlazePose stage keeps a per-crop cache that lets the parsing stage reuse the pose pass
 (that is how the chain runs): pose is timed with the cache cleared, parsing after it.
@@ -43,39 +43,35 @@ def _try(rows: list, chain: str, stage: str, fn, reps: int, log, **kw) -> object
     return box.get("out")
 
 
-def bench_registry(photo, garment, reps: int, batch: int, log) -> tuple[list, object]:
-    from models import blazepose, chain
+def bench_geometric(photo, garment, reps: int, batch: int, log) -> tuple[list, object]:
+    from models import chain
     from models.crop import centre_crop_box
     from models.paste_back import paste_back
 
     rows: list = []
-    stage = chain.stages(("registry", False))
+    stage = chain.stages(("geometric", False))
     crop_box = centre_crop_box(*photo.shape[:2])
     x0, y0, x1, y1 = crop_box
-    crop = _try(rows, "registry", "crop", lambda: photo[y0:y1, x0:x1].copy(), reps, log)
+    crop = _try(rows, "geometric", "crop", lambda: photo[y0:y1, x0:x1].copy(), reps, log)
 
-    def pose():
-        blazepose._CACHE.clear()  # time the network pass, not the per-crop cache
-        return stage["pose"].keypoints(crop)
-    keypoints = _try(rows, "registry", "pose", pose, reps, log)
-    stage["pose"].keypoints(crop)  # warm the per-crop cache as the chain would
-    parsed = _try(rows, "registry", "parsing", lambda: stage["parsing"].parse(crop, keypoints), reps, log,
+    pose = _try(rows, "geometric", "pose", lambda: stage["pose"].keypoints(crop), reps, log)
+    parsed = _try(rows, "geometric", "parsing", lambda: stage["parsing"].parse(crop, *pose), reps, log,
                   note="reuses the pose pass on the same crop")
     person = chain.prepare_person(photo)
     for b in sorted({1, batch}):
-        warped = _try(rows, "registry", "warp", lambda: stage["warp"].warp(person, [garment] * b, [None] * b),
+        warped = _try(rows, "geometric", "warp", lambda: stage["warp"].warp(person, [garment] * b, [None] * b),
                       reps, log, batch=b)
-        rendered = _try(rows, "registry", "composition", lambda: stage["render"].render(person, warped),
+        rendered = _try(rows, "geometric", "composition", lambda: stage["render"].render(person, warped),
                         reps, log, batch=b) if warped is not None else None
     if rendered:
-        _try(rows, "registry", "paste-back", lambda: paste_back(photo, crop_box, rendered[0]), reps, log)
+        _try(rows, "geometric", "paste-back", lambda: paste_back(photo, crop_box, rendered[0]), reps, log)
     del parsed
     return rows, person
 
 
 def bench_seed(person, garment, reps: int, batch: int, onnx_result: dict | None, log) -> list:
     """The seed chain's stages. Networks: absent → reported; GMM/TOM: real-size random builds."""
-    from models import lip_jppnet, openpose
+    from models.seed import lip_jppnet, openpose
 
     rows: list = []
     for stage_name, cls in (("pose", openpose.OpenPose), ("parsing", lip_jppnet.LipJppNet)):
@@ -89,11 +85,11 @@ def bench_seed(person, garment, reps: int, batch: int, onnx_result: dict | None,
             if stage_name == "pose":
                 _try(rows, "seed", stage_name, lambda: net.keypoints(crop), reps, log)
             else:
-                _try(rows, "seed", stage_name, lambda: net.parse(crop, person.keypoints), reps, log)
+                _try(rows, "seed", stage_name, lambda: net.parse(crop, person.keypoints, {}), reps, log)
 
-    from models import representation
+    from models.seed import representation
     agnostic = _try(rows, "seed", "person representation", lambda: representation.person_representation(person), reps, log,
-                    note="fed by the registry pose and parsing")
+                    note="fed by the geometric pose and parsing")
     # GMM and TOM forward passes: from the ONNX part (both engines, batch 1 and the batch size).
     for run in (onnx_result or {}).get("runs", []):
         if "error" in run:
@@ -102,7 +98,7 @@ def bench_seed(person, garment, reps: int, batch: int, onnx_result: dict | None,
         rows.append(_row("seed", name, {"median_s": run["median_s"], "min_s": run["min_s"], "reps": run["reps"]},
                          engine=run["engine"], batch=run["batch"], note="real-size random weights"))
 
-    from models.sampler import bilinear_sample
+    from models.seed.sampler import bilinear_sample
     from models.tps import cpvton_grid
     import cv2
     cloth = (cv2.resize(garment, (192, 256)).astype(np.float32) / 127.5 - 1).transpose(2, 0, 1)[None]
@@ -115,30 +111,24 @@ def bench_seed(person, garment, reps: int, batch: int, onnx_result: dict | None,
 
     # The whole seed warp and render stages (glue included: representation, blobs, garment
     # masks warped alongside) on the real-size builds, with the chain's default engine.
-    import os
     from bench.onnx_nets import built_nets
-    from models import gmm, tom
-    from models.onnx_runner import engine_from_env
+    from models.onnx.runner import configured_engine
+    from models.seed import gmm, tom
     nets = built_nets(64)
-    saved = {k: os.environ.get(k) for k in (gmm.GMM_ENV, tom.TOM_ENV)}
-    os.environ[gmm.GMM_ENV], os.environ[tom.TOM_ENV] = str(nets["gmm_custom"]), str(nets["tom"])
-    try:
-        warp_stage, render_stage = gmm.GmmWarp.load(), tom.TomRenderer.load()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    warp_stage = gmm.GmmWarp.load(gmm=str(nets["gmm_custom"]))
+    render_stage = tom.TomRenderer.load(tom=str(nets["tom"]))
     for b in sorted({1, batch}):
         w = _try(rows, "seed", "warp (whole stage)", lambda: warp_stage.warp(person, [garment] * b, [None] * b),
-                 reps, log, batch=b, engine=engine_from_env(),
+                 reps, log, batch=b, engine=configured_engine(),
                  note="GMM + TPS + sampling + mask; GMM branches and mask cached after the warm-up, "
                       "as for a garment's every customer after its first")
         if w is not None:
             _try(rows, "seed", "render (whole stage)", lambda: render_stage.render(person, w), reps, log, batch=b,
-                 engine=engine_from_env(), note="TOM + composition")
+                 engine=configured_engine(), note="TOM + composition")
     del warp_stage, render_stage
 
-    from models.compose import compose_tom
     from models.paste_back import paste_back
+    from models.seed.composition import compose_tom
     for b in sorted({1, batch}):
         tom_out = rng.standard_normal((b, 4, 256, 192)).astype(np.float32)
         warped = rng.uniform(-1, 1, size=(b, 3, 256, 192)).astype(np.float32)
@@ -156,7 +146,7 @@ def bench_stages(reps: int, threads: int, batch: int = 4, onnx_result: dict | No
     (photo_name, photo), = load_images("persons", 1)
     (garment_name, garment), = load_images("garments", 1)
     log(f"  photo {photo_name} {photo.shape[1]}×{photo.shape[0]}, garment {garment_name}")
-    rows, person = bench_registry(photo, garment, reps, batch, log)
+    rows, person = bench_geometric(photo, garment, reps, batch, log)
     rows += bench_seed(person, garment, reps, batch, onnx_result, log)
     return {"photo": photo_name, "photo_size": [photo.shape[1], photo.shape[0]], "garment": garment_name,
             "threads": threads, "rows": rows}

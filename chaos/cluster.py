@@ -29,7 +29,7 @@ from worker.local_stack import (REPO, S3_ACCESS_KEY, S3_SECRET_KEY, LocalStack, 
 # Workers in the scenarios: short time limits so the Redis visibility timeout (3 × the hard
 # limit, worker/celery_app.py) re-delivers a killed worker's messages within a minute.
 CHAOS_WORKER_ENV = {
-    "TRYON_CHAIN": os.environ.get("TRYON_CHAIN", "registry"),
+    "TRYON_CHAIN": os.environ.get("TRYON_CHAIN", "geometric"),
     "TRYON_TASK_SOFT_TIME_LIMIT": "15",
     "TRYON_TASK_TIME_LIMIT": "20",
     "TRYON_CHUNK_SIZE": "4",

@@ -7,7 +7,7 @@ Scenarios (chaos/scenarios.py): clean (the reference), worker_killed (SIGKILL on
 workers mid-run, restart it), redis_restarted (SIGKILL the broker, restart it from its AOF),
 s3_faults (≥5% 500/503/resets + delays through chaos/fault_proxy.py), bad_inputs (≥30 kinds,
 chaos/bad_inputs.py), security (pickle refused, key escapes, no secrets, compose/Dockerfile).
-Uses the registry chain (TRYON_CHAIN=registry; `make models` fetches its weights).
+Uses the geometric chain (TRYON_CHAIN=geometric; `make models` fetches its weights).
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
     result = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
-        "chain": "registry", "customers": nc, "garments": ng,
+        "chain": "geometric", "customers": nc, "garments": ng,
         "seconds": round(time.monotonic() - started, 1),
         "passed": all(r["passed"] for r in rows),
         "scenarios": rows,

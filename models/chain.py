@@ -1,100 +1,60 @@
 """The try-on chain on one page: photo → Person (pose + parsing) → garment warp → render.
 
-Each learned stage has two implementations. The seed network (the CP-VTON chain of OpenCV's
-virtual_try_on.py) runs where its weights are present; otherwise the registry implementation
-(BlazePose models from the mediapipe wheel, plus geometry) runs. `TRYON_CHAIN=seed|registry`
-forces one side; `auto` (default) picks per stage. Every output records which ran.
+Each stage has implementations in an ordered list (`REGISTRY`, in the spirit of rembg's
+sessions): the seed network (the CP-VTON chain of OpenCV's virtual_try_on.py) first, then the
+geometric one (BlazePose models from the mediapipe wheel, plus geometry). `TRYON_CHAIN=auto`
+(default) picks per stage the first whose weights are present; `seed` or `geometric` forces
+one side. Every output records which ran.
 
     prepare_person(photo)      → Person        cached per photo by the batch worker
     render(person, garments)   → [Composite]   one batched pass per stage for all garments
 
-Stage objects (one per network file) share a tiny protocol:
-    .info                       {"impl": name, "weights": {file: checksum}} — goes into every output
-    pose:    .keypoints(crop)                        → (18,3) COCO-18 in the 192×256 grid
-    parsing: .parse(crop, keypoints)                 → (LIP label map, extras)
-    warp:    .warp(person, garments, garment_masks)  → WarpedGarments
-    render:  .render(person, warped)                 → list of RGB [0,1] crop-level images
+The stage protocols are in models/contract.py (PoseStage, ParsingStage, WarpStage, RenderStage).
 """
 from __future__ import annotations
 
 import functools
-import os
 import time
-from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from models.contract import (CHAIN_MODES, DEPRECATED_MODES, GARMENT_CATEGORIES, REPR_H, REPR_W,
+                             VERSION_LABELS, BadInputError, ChainOptions, Composite, Person, check_image)
 from models.crop import centre_crop_box
-from models.person import REPR_H, REPR_W, Person
+from models.geometric.blazepose import BlazePose
+from models.geometric.compositor import GeometricCompositor
+from models.geometric.parsing import GeometricParser
+from models.geometric.warp import LandmarkWarp
+from models.paste_back import paste_back
+from models.seed.gmm import GmmWarp
+from models.seed.lip_jppnet import LipJppNet
+from models.seed.openpose import OpenPose
+from models.seed.tom import TomRenderer
+from models.weights import WeightFile
 
-CHAIN_VERSION = "0.3.0"  # bump when any stage's output can change: invalidates caches & composites
-
-# Refuse pixel bombs before decoding work is spent on them (per side and total).
-MAX_PIXELS = 40_000_000
-MIN_SIDE = 64
-
-
-class BadInputError(ValueError):
-    """An input the chain cannot use. The message names the input and the reason; the batch
-    worker fails that one pair with it and carries on."""
-
-
-@dataclass
-class ChainOptions:
-    """Knobs that change outputs (part of the cache key via `fingerprint`)."""
-
-    mode: str = field(default_factory=lambda: os.environ.get("TRYON_CHAIN", "auto"))
-    # Where the OpenCV sample and the original CP-VTON differ, follow the sample unless set:
-    # 11×11 pose squares, head = {1,2,4,13}, sampler scale W−1 instead of W−2.
-    cpvton_original: bool = False
-
-    def fingerprint(self) -> str:
-        return f"{CHAIN_VERSION}/{self.mode}/{'cpvton' if self.cpvton_original else 'sample'}"
+# Per stage, its implementations in order of preference: `auto` takes the first available.
+REGISTRY: dict[str, tuple[type, ...]] = {
+    "pose": (OpenPose, BlazePose),
+    "parsing": (LipJppNet, GeometricParser),
+    "warp": (GmmWarp, LandmarkWarp),
+    "render": (TomRenderer, GeometricCompositor),
+}
 
 
-@dataclass
-class WarpedGarments:
-    """Garments warped onto one person: RGB float32 in [0,1] and masks in [0,1], both at the
-    warp stage's working resolution (256×192 for the GMM; higher for the geometric warp)."""
-
-    images: np.ndarray  # (N, H, W, 3)
-    masks: np.ndarray   # (N, H, W)
-
-
-@dataclass
-class Composite:
-    """One person wearing one garment.
-
-    image:   the composite pasted back into the customer's photo, BGR uint8, photo size.
-    tryon:   256×192×3 float32 RGB in [0,1]: the sample's output, before paste-back.
-    stages:  implementation and weights of every stage that ran.
-    timings: seconds per stage for this garment (batched stages split evenly).
-    """
-
-    image: np.ndarray
-    tryon: np.ndarray
-    stages: dict
-    timings: dict
-
-
-# --- stage selection: seed network where its weights are present --------------------------
-def _stage_table() -> dict:
-    """stage → (seed class, registry class); both follow the protocol in the module docstring."""
-    from models import blazepose, composite, garment_warp, gmm, lip_jppnet, openpose, registry_parsing, tom
-
-    return {
-        "pose": (openpose.OpenPose, blazepose.BlazePose),
-        "parsing": (lip_jppnet.LipJppNet, registry_parsing.RegistryParser),
-        "warp": (gmm.GmmWarp, garment_warp.LandmarkWarp),
-        "render": (tom.TomRenderer, composite.GeometricCompositor),
-    }
-
-
-def _uses_seed(seed_class, options: ChainOptions) -> bool:
-    if options.mode not in ("auto", "seed", "registry"):
-        raise ValueError(f"TRYON_CHAIN={options.mode!r}: expected auto, seed or registry")
-    return options.mode == "seed" or (options.mode == "auto" and seed_class.available())
+# --- stage selection ------------------------------------------------------------------------
+def implementation(stage: str, mode: str) -> type:
+    """The class that runs `stage` in `mode`: `auto` → the first whose weights are present (the
+    last one if none is: loading it then names the missing file); `seed` / `geometric` → that
+    side's. Checks files only; loads nothing."""
+    mode = DEPRECATED_MODES.get(mode, mode)
+    candidates = REGISTRY[stage]
+    if mode == "auto":
+        return next((impl for impl in candidates if impl.available()), candidates[-1])
+    for impl in candidates:
+        if impl.chain == mode:
+            return impl
+    raise ValueError(f"TRYON_CHAIN={mode!r}: expected one of {', '.join(CHAIN_MODES)}")
 
 
 def chain_version(options: ChainOptions | None = None) -> str:
@@ -104,55 +64,49 @@ def chain_version(options: ChainOptions | None = None) -> str:
     options = options or ChainOptions()
     version = options.fingerprint()
     if options.mode == "auto":
-        version += "/" + ",".join(f"{stage}={'seed' if _uses_seed(seed, options) else 'registry'}"
-                                  for stage, (seed, _) in _stage_table().items())
+        version += "/" + ",".join(f"{stage}={VERSION_LABELS[implementation(stage, 'auto').chain]}"
+                                  for stage in REGISTRY)
     return version
 
 
 @functools.lru_cache(maxsize=None)  # networks load once per process (after fork in workers)
 def stages(options_key: tuple) -> dict:
+    """{stage name: loaded stage object} for ChainOptions(*options_key). In a forced mode a
+    missing file raises MissingWeightsError naming it."""
     options = ChainOptions(*options_key)
-    # The seed warp/render take the sample-vs-CP-VTON switch; the other stages have none.
-    seed_kwargs = {"warp": {"cpvton_original": options.cpvton_original},
-                   "render": {"cpvton_original": options.cpvton_original}}
-    # In "seed" mode a missing file raises MissingWeightsError naming it.
-    return {stage: seed.load(**seed_kwargs.get(stage, {})) if _uses_seed(seed, options) else registry.load()
-            for stage, (seed, registry) in _stage_table().items()}
+    loaded = {}
+    for stage in REGISTRY:
+        impl = implementation(stage, options.mode)
+        loaded[stage] = impl.load(**{name: getattr(options, name) for name in impl.options})
+    return loaded
 
 
 def loaded_stages(options: ChainOptions | None = None) -> tuple[ChainOptions, dict]:
-    """(options, {stage name: loaded stage object}) for `options` (default: the environment's)."""
+    """(options, {stage name: loaded stage object}) for `options` (default: the settings')."""
     options = options or ChainOptions()
     return options, stages((options.mode, options.cpvton_original))
 
 
+def declared_weights() -> list[WeightFile]:
+    """Every weight file any implementation of any stage declares, once each, in registry order
+    (what `make models` fetches)."""
+    files = [w for impls in REGISTRY.values() for impl in impls for w in impl.weights]
+    return list(dict.fromkeys(files))
+
+
 # --- the chain ----------------------------------------------------------------------------
-def check_image(image: np.ndarray | None, name: str) -> np.ndarray:
-    """Validate a decoded image (BGR uint8, 3 channels); raise BadInputError naming it."""
-    if image is None or not isinstance(image, np.ndarray) or image.size == 0:
-        raise BadInputError(f"{name}: not a decodable image")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise BadInputError(f"{name}: expected an 8-bit 3-channel BGR image, got {image.dtype} {image.shape}")
-    h, w = image.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise BadInputError(f"{name}: too small ({w}×{h} px; at least {MIN_SIDE} px per side)")
-    if h * w > MAX_PIXELS:
-        raise BadInputError(f"{name}: too large ({w}×{h} px; limit {MAX_PIXELS} pixels)")
-    return image
-
-
 def prepare_person(photo: np.ndarray, options: ChainOptions | None = None, name: str = "photo",
                    stage_objects: dict | None = None) -> Person:
-    """`stage_objects` (optional): explicit stage instances instead of the cached selection
-    (the CLI passes networks loaded from its --gmm/--tom/... paths)."""
+    """Pose and parsing of one photo's centre crop. `stage_objects` (optional): explicit stage
+    instances instead of the loaded selection (the CLI passes networks loaded from its files)."""
     options, stage = loaded_stages(options) if stage_objects is None else (options, stage_objects)
     photo = check_image(photo, name)
     box = centre_crop_box(*photo.shape[:2])
     x0, y0, x1, y1 = box
     crop = photo[y0:y1, x0:x1]
 
-    keypoints = stage["pose"].keypoints(crop)
-    labels, extras = stage["parsing"].parse(crop, keypoints)
+    keypoints, pose_extras = stage["pose"].keypoints(crop)
+    labels, extras = stage["parsing"].parse(crop, keypoints, pose_extras)
     if not (labels > 0).any():
         raise BadInputError(f"{name}: no person found")
     return Person(photo=photo, crop_box=box, keypoints=keypoints, parse=labels,
@@ -161,10 +115,13 @@ def prepare_person(photo: np.ndarray, options: ChainOptions | None = None, name:
 
 def render(person: Person, garments: list[np.ndarray], options: ChainOptions | None = None,
            garment_masks: list[np.ndarray | None] | None = None,
-           names: list[str] | None = None, stage_objects: dict | None = None) -> list[Composite]:
-    """Render one person in each garment; the warp and render stages run once for the batch."""
-    from models.paste_back import paste_back
-
+           names: list[str] | None = None, stage_objects: dict | None = None,
+           category: str = "upper") -> list[Composite]:
+    """Render one person in each garment (all of `category`); the warp and render stages run
+    once for the batch."""
+    if category not in GARMENT_CATEGORIES:
+        raise BadInputError(f"garment category {category!r}: only {', '.join(GARMENT_CATEGORIES)} "
+                            "garments can be rendered")
     options, stage = loaded_stages(options) if stage_objects is None else (options, stage_objects)
     names = names or [f"garment {i}" for i in range(len(garments))]
     garments = [check_image(g, n) for g, n in zip(garments, names)]
@@ -187,63 +144,3 @@ def render(person: Person, garments: list[np.ndarray], options: ChainOptions | N
                    "paste_back": time.perf_counter() - t3}
         composites.append(Composite(image=full, tryon=tryon.astype(np.float32), stages=info, timings=timings))
     return composites
-
-
-# --- seed chain with explicit files / given pose and parse (the CLI's path) ----------------
-class _GivenKeypoints:
-    """Pose 'stage' returning keypoints read from a file (--pose-json)."""
-
-    info = {"impl": "given_keypoints", "weights": {}}
-
-    def __init__(self, keypoints: np.ndarray):
-        self._keypoints = np.asarray(keypoints, np.float32)
-
-    def keypoints(self, crop: np.ndarray) -> np.ndarray:
-        return self._keypoints
-
-
-class _GivenParse:
-    """Parsing 'stage' returning a label map read from a file (--parse)."""
-
-    info = {"impl": "given_parse", "weights": {}}
-
-    def __init__(self, labels: np.ndarray):
-        self._labels = labels
-
-    def parse(self, crop: np.ndarray, keypoints: np.ndarray) -> tuple[np.ndarray, dict]:
-        return self._labels, {}
-
-
-def _seed_prepare(photo: np.ndarray, options: ChainOptions | None = None, files: dict | None = None,
-                  keypoints: np.ndarray | None = None, labels: np.ndarray | None = None,
-                  name: str = "photo") -> Person:
-    """prepare_person on the seed networks, loaded from `files` (keys openpose_proto,
-    openpose_model, lip; None = weights_dir()). Given `keypoints` (18,3 in the 192×256 grid) or
-    `labels` (LIP label map of the crop) replace OpenPose / JPPNet, which are then not loaded."""
-    from models.lip_jppnet import LipJppNet
-    from models.openpose import OpenPose
-
-    files = files or {}
-    stage_objects = {
-        "pose": _GivenKeypoints(keypoints) if keypoints is not None
-        else OpenPose.load(proto=files.get("openpose_proto"), model=files.get("openpose_model")),
-        "parsing": _GivenParse(labels) if labels is not None else LipJppNet.load(lip=files.get("lip")),
-    }
-    return prepare_person(photo, options or ChainOptions(mode="seed"), name=name, stage_objects=stage_objects)
-
-
-def _seed_render(person: Person, garments: list[np.ndarray], options: ChainOptions | None = None,
-                 files: dict | None = None, garment_masks: list[np.ndarray | None] | None = None,
-                 names: list[str] | None = None) -> list[Composite]:
-    """render on the seed GMM + TOM loaded from `files` (keys gmm, tom; None = weights_dir())."""
-    from models.gmm import GmmWarp
-    from models.tom import TomRenderer
-
-    options = options or ChainOptions(mode="seed")
-    files = files or {}
-    stage_objects = {
-        "warp": GmmWarp.load(gmm=files.get("gmm"), cpvton_original=options.cpvton_original),
-        "render": TomRenderer.load(tom=files.get("tom"), cpvton_original=options.cpvton_original),
-    }
-    return render(person, garments, options, garment_masks=garment_masks, names=names,
-                  stage_objects=stage_objects)

@@ -52,7 +52,6 @@ class Settings:
     queue: str
     chunk_size: int        # garments per task message
     render_batch: int      # garments per models.chain.render call
-    compute_threads: int   # OpenCV + onnxruntime threads per worker process
     max_input_bytes: int   # larger objects are reported, not downloaded
     jpeg_quality: int
     task_soft_time_limit: int
@@ -90,7 +89,6 @@ def settings() -> Settings:
         # One per process: Celery runs a process per core, and OpenCV and onnxruntime would each
         # start a thread per core in every process (`make bench`: 2 processes × 2 threads rendered
         # the seed chain ~45% slower than 2 × 1 on 2 cores).
-        compute_threads=int(_env("TRYON_THREADS", "1")),
         max_input_bytes=int(_env("TRYON_MAX_INPUT_BYTES", str(40 * 1024 * 1024))),
         jpeg_quality=int(_env("TRYON_JPEG_QUALITY", "92")),
         task_soft_time_limit=int(_env("TRYON_TASK_SOFT_TIME_LIMIT", "900")),

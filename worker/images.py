@@ -7,7 +7,7 @@ import struct
 import cv2
 import numpy as np
 
-from models.chain import MAX_PIXELS, BadInputError, check_image
+from models.contract import MAX_PIXELS, BadInputError, check_image
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:

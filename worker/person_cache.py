@@ -1,6 +1,6 @@
 """Per-customer cache: pose + parsing computed once per (photo content, chain version).
 
-The value is models.person.Person.to_bytes() (keypoints + PNG label maps, a few KB) in Redis
+The value is models.contract.Person.to_bytes() (keypoints + PNG label maps, a few KB) in Redis
 with a TTL. Single flight: the first worker to miss takes a Redis lock and computes; any
 other worker that misses meanwhile blocks on the same lock and, once it gets it, finds the
 value and reads it instead of computing. A photo the chain rejects (BadInputError) is
@@ -25,8 +25,8 @@ from typing import Callable
 import numpy as np
 import redis
 
-from models.chain import BadInputError
-from models.person import Person
+from models.contract import BadInputError
+from models.contract import Person
 
 log = logging.getLogger(__name__)
 _REJECTED = b"REJECTED:"

@@ -28,7 +28,7 @@ import botocore.exceptions
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from models.chain import BadInputError
+from models.contract import BadInputError
 from worker import keys
 from worker.config import Settings
 from worker.customer_index import CustomerIndex
@@ -51,7 +51,7 @@ class PairToRender:
 class PreparedCustomer:
     key: str
     etag: str           # as fetched now (the composite's fingerprint is made from it)
-    person: object      # models.person.Person, with the photo attached
+    person: object      # models.contract.Person, with the photo attached
     cached: bool        # the Person came from the cache
     seconds: float      # fetch + decode + pose and parsing (if computed)
 

@@ -8,7 +8,6 @@ worker/runs.py; the nightly run is the producer's, in producer/tasks.py).
 from __future__ import annotations
 
 import logging
-import os
 
 import redis
 from celery import Task
@@ -29,12 +28,15 @@ MAX_EXECUTIONS = 10  # per chunk: autoretries (max_retries=6) + a few re-deliver
 RETRY_ON = TRANSIENT_ERRORS + (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, TimeoutError)
 
 
-def _set_compute_threads(threads: int) -> None:
-    """One compute thread per pool process unless TRYON_THREADS says otherwise (worker/config.py)."""
+def _set_compute_threads() -> None:
+    """One compute thread per pool process unless TRYON_THREADS says otherwise: Celery's default
+    concurrency is one process per core, and OpenCV and onnxruntime would each start a thread per
+    core in every process (`make bench`: 2 processes × 2 threads rendered the seed chain ~45%
+    slower than 2 × 1 on 2 cores). onnxruntime sessions read the chain's settings when they are made."""
     import cv2
 
-    # onnxruntime sessions read TRYON_THREADS when they are made.
-    os.environ["TRYON_THREADS"] = str(threads)  # TODO(restructure-models): models.settings.configure(threads=…)
+    from models import settings
+    threads = settings.configure(threads=settings.current().threads or 1).threads
     cv2.setNumThreads(threads)
 
 
@@ -43,7 +45,7 @@ def _load_models(**_):
     """Load the networks once per worker process, after the fork (not in the parent: ONNX
     Runtime / OpenCV thread pools do not survive fork)."""
     ctx = context.reset()
-    _set_compute_threads(ctx.settings.compute_threads)
+    _set_compute_threads()
     from models import chain
     try:
         options = chain.ChainOptions()

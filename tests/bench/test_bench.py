@@ -39,8 +39,8 @@ def test_onnx_part_times_both_engines_and_they_agree(tiny_nets):
 def test_seed_stages_engine_switch_and_file_override(tiny_nets, monkeypatch):
     """TRYON_ONNX_ENGINE picks the engine of the seed GMM/TOM; both give the same θ and the same
     composed try-on (≤1e-4); an overriding file is recorded as unverified, with the engine."""
-    from models import gmm, tom
-    from models.compose import compose_tom
+    from models.seed import gmm, tom
+    from models.seed.composition import compose_tom
 
     monkeypatch.setenv("TRYON_GMM_ONNX", str(tiny_nets["gmm_custom"]))
     monkeypatch.setenv("TRYON_TOM_ONNX", str(tiny_nets["tom"]))
@@ -102,7 +102,7 @@ def test_harness_measures_what_it_says():
 
 def test_net_batch_slicing_gives_the_same_output(tiny_nets, monkeypatch):
     """TRYON_MAX_NET_BATCH caps one forward's batch (memory); the slices give the same result."""
-    from models import tom
+    from models.seed import tom
 
     monkeypatch.setenv("TRYON_TOM_ONNX", str(tiny_nets["tom"]))
     x = np.random.default_rng(2).uniform(-1, 1, (5, 22, 256, 192)).astype(np.float32)
@@ -117,7 +117,7 @@ def test_net_batch_slicing_gives_the_same_output(tiny_nets, monkeypatch):
 
 @pytest.mark.parametrize("engine", ["cv2", "onnxruntime"])
 def test_unloadable_network_file_is_reported_by_name(tmp_path, monkeypatch, engine):
-    from models.dnn_batch import read_onnx
+    from models.onnx.batch import read_onnx
     from models.weights import MissingWeightsError
 
     bad = tmp_path / "cp_vton_tom.onnx"
@@ -131,8 +131,8 @@ def test_unloadable_network_file_is_reported_by_name(tmp_path, monkeypatch, engi
 def test_split_gmm_gives_the_whole_graphs_theta_and_reuses_features(tiny_nets, monkeypatch, engine):
     """The GMM run as person branch + cloth branch (cached by content) + head gives the whole
     graph's θ; a repeated garment is computed once; a second call computes no new features."""
-    from models.dnn_batch import BatchRunner, read_onnx
-    from models.gmm import GMM
+    from models.onnx.batch import BatchRunner, read_onnx
+    from models.seed.gmm import GMM
 
     monkeypatch.setenv("TRYON_ONNX_ENGINE", engine)
     rng = np.random.default_rng(4)
@@ -144,7 +144,7 @@ def test_split_gmm_gives_the_whole_graphs_theta_and_reuses_features(tiny_nets, m
     whole = BatchRunner(read_onnx(tiny_nets["gmm_custom"]), ("input.1", "input.18"), (50,))
     expected = whole(np.repeat(agnostic, 4, axis=0), cloth).reshape(4, 50)
     assert np.abs(gmm.theta(agnostic, cloth) - expected).max() <= 1e-5
-    assert len(gmm._cloth_cache.items) == 3 and len(gmm._person_cache.items) == 1
+    assert len(gmm._cloth_cache) == 3 and len(gmm._person_cache) == 1
     calls = []
     monkeypatch.setattr(gmm._cloth, "_forward", lambda x: calls.append(x) or None)
     assert np.abs(gmm.theta(agnostic, cloth[::-1].copy()) - expected[::-1]).max() <= 1e-5
@@ -155,8 +155,8 @@ def test_split_gmm_gives_the_whole_graphs_theta_and_reuses_features(tiny_nets, m
 def test_seed_warp_computes_a_garment_mask_once(tiny_nets, monkeypatch):
     import cv2
 
-    from models import garment, gmm
-    from models.person import Person
+    from models.contract import Person
+    from models.seed import gmm
 
     monkeypatch.setenv("TRYON_GMM_ONNX", str(tiny_nets["gmm_custom"]))
     photo = np.full((256, 192, 3), 200, np.uint8)
@@ -168,8 +168,8 @@ def test_seed_warp_computes_a_garment_mask_once(tiny_nets, monkeypatch):
     tee = np.full((256, 192, 3), 255, np.uint8)
     cv2.rectangle(tee, (40, 40), (150, 220), (30, 30, 200), -1)
     calls = []
-    real = garment.garment_mask
-    monkeypatch.setattr(garment, "garment_mask", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = gmm.garment_mask
+    monkeypatch.setattr(gmm, "garment_mask", lambda *a, **k: calls.append(1) or real(*a, **k))
     stage = gmm.GmmWarp.load()
     first = stage.warp(person, [tee, tee], [None, None])
     second = stage.warp(person, [tee], [None])
@@ -179,7 +179,7 @@ def test_seed_warp_computes_a_garment_mask_once(tiny_nets, monkeypatch):
 
 def test_baseline_clears_the_chain_caches(tiny_nets, monkeypatch):
     from bench.pairs import clear_caches
-    from models import blazepose, chain
+    from models import chain
 
     monkeypatch.setenv("TRYON_CHAIN", "auto")
     monkeypatch.setenv("TRYON_GMM_ONNX", str(tiny_nets["gmm_custom"]))
@@ -189,8 +189,7 @@ def test_baseline_clears_the_chain_caches(tiny_nets, monkeypatch):
         warp = chain.stages(("auto", False))["warp"]
         warp.gmm._cloth_cache.put(b"k", np.zeros(1))
         warp._masks.put(b"k", np.zeros(1))
-        blazepose._CACHE[b"k"] = None
         clear_caches()
-        assert not warp.gmm._cloth_cache.items and not warp._masks.items and not blazepose._CACHE
+        assert not len(warp.gmm._cloth_cache) and not len(warp._masks)
     finally:
         chain.stages.cache_clear()

@@ -62,7 +62,7 @@ def test_exif_rotated_is_stored_sideways_and_decodes_upright(items):
 
 def test_worker_decoder_refuses_every_undecodable_and_oversized_input_with_its_reason(items):
     """The worker's own decode step (before any model) against every format-level kind."""
-    from models.chain import BadInputError
+    from models.contract import BadInputError
     from worker.images import decode_image
 
     checked = 0

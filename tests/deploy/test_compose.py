@@ -86,9 +86,9 @@ def test_dockerfile_runs_as_non_root_and_fetches_models_at_build():
     users = [arg.strip() for op, *rest in instructions if op == "USER" for arg in rest]
     assert users and users[-1] not in ("root", "0"), users  # the last USER is the one the container runs as
     assert "useradd --uid 10001" in text
-    # `make models` (= python -m models.fetch) runs at build time, as that user, so the
+    # `make models` (= python -m models.weights.fetch) runs at build time, as that user, so the
     # weights are in the image and owned by it.
-    fetch = text.index("RUN python -m models.fetch")
+    fetch = text.index("RUN python -m models.weights.fetch")
     assert text.index(f"USER {users[-1]}") < fetch
     assert "TRYON_WEIGHTS_DIR=" in text and "HEALTHCHECK" in text
     assert "CMD [" in text[fetch:]

@@ -17,15 +17,6 @@ def test_prefix_settings_are_normalised(monkeypatch):
     assert settings().customers_prefix == "people/"
 
 
-def test_one_compute_thread_per_worker_process_unless_set(monkeypatch):
-    monkeypatch.delenv("TRYON_THREADS", raising=False)
-    assert settings().compute_threads == 1
-    monkeypatch.setenv("TRYON_THREADS", "")
-    assert settings().compute_threads == 1
-    monkeypatch.setenv("TRYON_THREADS", "3")
-    assert settings().compute_threads == 3
-
-
 def test_lost_chunks_wait_longer_than_a_message_can_stay_unacknowledged(monkeypatch):
     monkeypatch.setenv("TRYON_TASK_TIME_LIMIT", "100")
     monkeypatch.delenv("TRYON_RUN_STALLED_AFTER", raising=False)

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.chain import BadInputError
+from models.contract import BadInputError
 from worker.images import decode_image, encode_jpeg, image_size
 
 

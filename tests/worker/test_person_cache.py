@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from models.chain import BadInputError
-from models.person import Person
+from models.contract import BadInputError
+from models.contract import Person
 from worker.person_cache import PersonCache
 from worker.runs import new_run_id
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from models.chain import BadInputError, Composite
-from models.person import Person
+from models.contract import BadInputError, Composite
+from models.contract import Person
 from worker import keys
 from worker.person_cache import PersonCache
 from worker.plan import InputObject, Plan, Prefixes, fingerprint

@@ -5,7 +5,7 @@ import botocore.exceptions
 import pytest
 import redis
 
-from models.chain import BadInputError
+from models.contract import BadInputError
 from scripts import demo_inputs
 from worker.runs import RunBook, wait_for
 
@@ -18,6 +18,26 @@ def test_render_task_retries_transient_errors_with_backoff_and_not_bad_inputs():
     assert botocore.exceptions.EndpointConnectionError in render_customer.autoretry_for
     assert redis.exceptions.ConnectionError in render_customer.autoretry_for
     assert not any(issubclass(BadInputError, e) for e in render_customer.autoretry_for)  # fail once, no retry
+
+
+def test_each_worker_process_runs_one_compute_thread_unless_tryon_threads_says_otherwise(monkeypatch):
+    """Pool processes × library threads must not exceed the cores: one thread each by default,
+    set through the chain's settings API (nothing writes os.environ)."""
+    import os
+
+    from models import settings
+    from worker.tasks import _set_compute_threads
+
+    try:
+        monkeypatch.delenv("TRYON_THREADS", raising=False)
+        _set_compute_threads()
+        assert settings.current().threads == 1 and "TRYON_THREADS" not in os.environ
+        settings.configure(threads=None)
+        monkeypatch.setenv("TRYON_THREADS", "3")
+        _set_compute_threads()
+        assert settings.current().threads == 3
+    finally:
+        settings.configure(threads=None)
 
 
 @pytest.mark.slow

@@ -1,0 +1,78 @@
+"""The chain's stage registry, version and entry points (models/chain.py)."""
+import numpy as np
+import pytest
+
+from models import chain
+from models.contract import BadInputError, ChainOptions
+from models.weights import WeightFile
+
+
+class _Stage:
+    weights, options = (), ()
+
+    @classmethod
+    def load(cls):
+        return cls()
+
+
+def _registry(monkeypatch, seed_available: bool, geometric_available: bool = True):
+    seed = type("SeedPose", (_Stage,), {"chain": "seed", "available": classmethod(lambda cls: seed_available)})
+    geometric = type("GeoPose", (_Stage,), {"chain": "geometric",
+                                            "available": classmethod(lambda cls: geometric_available)})
+    monkeypatch.setattr(chain, "REGISTRY", {"pose": (seed, geometric)})
+    return seed, geometric
+
+
+def test_auto_picks_the_first_available_implementation(monkeypatch):
+    seed, geometric = _registry(monkeypatch, seed_available=True)
+    assert chain.implementation("pose", "auto") is seed
+    seed, geometric = _registry(monkeypatch, seed_available=False)
+    assert chain.implementation("pose", "auto") is geometric
+    # none available: the last, whose load() then names the missing file
+    seed, geometric = _registry(monkeypatch, seed_available=False, geometric_available=False)
+    assert chain.implementation("pose", "auto") is geometric
+
+
+def test_a_forced_side_and_its_old_name(monkeypatch):
+    seed, geometric = _registry(monkeypatch, seed_available=False)
+    assert chain.implementation("pose", "seed") is seed           # forced even without weights
+    assert chain.implementation("pose", "geometric") is geometric
+    assert chain.implementation("pose", "registry") is geometric  # deprecated alias
+
+
+def test_an_unknown_chain_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"TRYON_CHAIN='bogus': expected one of auto, seed, geometric"):
+        chain.implementation("pose", "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        chain.stages(("bogus", False))
+
+
+def test_every_stage_has_a_seed_and_a_geometric_implementation():
+    for stage, impls in chain.REGISTRY.items():
+        assert [impl.chain for impl in impls] == ["seed", "geometric"], stage
+
+
+def test_chain_version_is_unchanged_by_the_rename(monkeypatch):
+    """Outputs made before `registry` became `geometric` stay up to date: same version strings."""
+    for name in ("TRYON_GMM_ONNX", "TRYON_TOM_ONNX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRYON_WEIGHTS_DIR", "/nonexistent")  # no seed weights: auto = geometric everywhere
+    assert chain.chain_version(ChainOptions(mode="geometric")) == "0.3.0/registry/sample"
+    assert chain.chain_version(ChainOptions(mode="registry")) == "0.3.0/registry/sample"
+    assert chain.chain_version(ChainOptions(mode="seed", cpvton_original=True)) == "0.3.0/seed/cpvton"
+    assert chain.chain_version(ChainOptions(mode="auto")) == \
+        "0.3.0/auto/sample/pose=registry,parsing=registry,warp=registry,render=registry"
+
+
+def test_declared_weights_are_every_stages_files_once():
+    files = chain.declared_weights()
+    assert all(isinstance(w, WeightFile) for w in files) and len({w.name for w in files}) == len(files)
+    declared = {w.name for impls in chain.REGISTRY.values() for impl in impls for w in impl.weights}
+    assert {w.name for w in files} == declared
+    assert {w.name for w in files if w.wheel_member} == {
+        "pose_landmark_full.tflite", "selfie_segmentation.tflite", "face_detection_short_range.tflite"}
+
+
+def test_render_takes_upper_garments_only_for_now():
+    with pytest.raises(BadInputError, match="garment category 'lower'"):
+        chain.render(None, [np.zeros((64, 64, 3), np.uint8)], category="lower")
