@@ -215,8 +215,10 @@ def prune(storage: Storage, redis_client, plan: Plan, *, dry_run: bool = False, 
     try:
         result.deleted = storage.delete_many(sorted(orphans.composites))
         result.indexes_deleted = storage.delete_many(sorted(orphans.indexes))
-        for index, garments in sorted(orphans.index_entries.items()):
-            result.index_entries_removed += CustomerIndex(storage, index).remove(redis_client, sorted(garments))
+        with ThreadPoolExecutor(max_workers=parallel) as pool:  # one locked read-modify-write per index
+            result.index_entries_removed += sum(pool.map(
+                lambda item: CustomerIndex(storage, item[0]).remove(redis_client, sorted(item[1])),
+                sorted(orphans.index_entries.items())))
     except Exception as e:  # noqa: BLE001 — what was deleted stays deleted; the next run finishes the job
         log.warning("prune stopped: %s: %s", type(e).__name__, e)
         result.status = f"incomplete: {type(e).__name__}: {_one_line(e)}"
