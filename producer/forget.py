@@ -252,6 +252,8 @@ def forget(storage: Storage, client: redis.Redis, s: Settings, customers: list[s
     for c in customers:
         keys.validate_key(c, s.customers_prefix)
     check_no_active_run(client, storage.bucket, customers)
+    # Run records first (they last longest); if deleting stops part-way, a second call finds the
+    # composites in the folder again, and pruning finds them once the photo is gone.
     runs, redis_runs, listed = _redact_runs(storage, client, s, customers, s.run_ttl, dry_run)
     erased = [_forget_customer(storage, client, s, c, listed[c], dry_run) for c in customers]
     return Erasure(erased, runs, redis_runs, dry_run)
