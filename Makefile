@@ -5,7 +5,7 @@ VENV    := .venv
 PYBIN   := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv models test demo enqueue worker flower beat eval bench chaos prepare clean
+.PHONY: venv models test demo enqueue forget worker flower beat eval bench chaos prepare clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,11 @@ CONCURRENCY ?= 2
 enqueue: venv
 	$(PYBIN) -m producer $(if $(BUCKET),--bucket $(BUCKET)) $(if $(CUSTOMERS),--customers $(CUSTOMERS)) \
 	  $(if $(CATALOGUE),--catalogue $(CATALOGUE)) $(if $(FORCE),--force) $(if $(WAIT),--wait) $(if $(DRY_RUN),--dry-run)
+
+# make forget BUCKET=tryon CUSTOMER="customers/alice.jpg [customers/bob.jpg ...]" [DRY_RUN=1]
+# Removes every copy the renderer made of those customers (README: "Personal data").
+forget: venv
+	$(PYBIN) -m producer forget $(if $(BUCKET),--bucket $(BUCKET)) $(if $(DRY_RUN),--dry-run) $(CUSTOMER)
 
 worker: venv models
 	$(PYBIN) -m celery -A worker.celery_app worker -Q $${TRYON_QUEUE:-tryon} --concurrency=$(CONCURRENCY) --loglevel=INFO

@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import hashlib
 import random
+import re
 import socket
 import struct
 import threading
@@ -60,6 +61,9 @@ class FaultPlan:
     # Requests whose path contains one of these always get a 503: an object that stays
     # unreadable, to show that retries are bounded and end in a reported failure.
     unavailable: tuple[str, ...] = ()
+    # Requests whose decoded target (path?query) matches one of these regular expressions always
+    # get a 503: e.g. one listing, or its second page (r"prefix=catalogue/.*continuation-token=").
+    unavailable_requests: tuple[str, ...] = ()
 
     def __post_init__(self):
         total = self.error_500 + self.error_503 + self.reset + self.delay
@@ -207,10 +211,12 @@ class FaultProxy:
         with self._lock:
             self._counts[key] += n
 
-    def _draw(self, method: str, path: str = "") -> str | None:
+    def _draw(self, method: str, path: str = "", target: str = "") -> str | None:
         if not self._enabled:
             return None
         if any(part in path for part in self.plan.unavailable):
+            return "error_503"
+        if any(re.search(pattern, unquote(target)) for pattern in self.plan.unavailable_requests):
             return "error_503"
         if method not in self.plan.methods:
             return None
@@ -231,7 +237,7 @@ class FaultProxy:
                     return
                 self._count("requests")
                 self._count(f"method_{request.method}")
-                fault = self._draw(request.method, request.path)
+                fault = self._draw(request.method, request.path, request.target)
                 expects_continue = (request.header("expect", "") or "").lower() == "100-continue"
 
                 if fault == "reset":

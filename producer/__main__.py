@@ -4,9 +4,12 @@
                        [--force] [--wait] [--dry-run]
     make enqueue BUCKET=tryon [CUSTOMERS=..] [CATALOGUE=..] [FORCE=1] [WAIT=1] [DRY_RUN=1]
 
-Prints the run id and the counts (to render, skipped as up to date, invalid inputs). With
---wait, shows a progress bar until the run's report is written and exits 1 if any pair
-failed. Exit 3: another run is still active on the bucket.
+Prints the run id and the counts (to render, skipped as up to date, invalid inputs), and what
+pruning deleted (composites of removed garments and customers; TRYON_PRUNE=off disables it, a
+narrowed --customers/--catalogue skips it). With --wait, shows a progress bar until the run's
+report is written and exits 1 if any pair failed. Exit 3: another run is still active on the bucket.
+
+    python -m producer forget CUSTOMER_KEY... [--bucket B] [--dry-run]     (producer/forget.py)
 """
 from __future__ import annotations
 
@@ -32,6 +35,10 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["forget"]:
+        from producer.forget import main as forget_main
+        return forget_main(argv[1:])
     args = parse_args(argv)
     s = settings()
     overrides = {}
@@ -50,8 +57,10 @@ def main(argv=None) -> int:
     from worker.storage import Storage
 
     storage = Storage.from_settings(s)
+    # A narrowed listing would make every other composite a candidate (a HEAD each): prune on full runs.
+    skip_prune = "--customers/--catalogue narrow this run's listing" if args.customers or args.catalogue else None
     if args.dry_run:
-        dry_run(storage, s, force=args.force)
+        dry_run(storage, s, force=args.force, skip_prune=skip_prune)
         return 0
 
     import redis
@@ -61,7 +70,7 @@ def main(argv=None) -> int:
 
     client = redis.Redis.from_url(s.redis_url)
     try:
-        summary = start_run(storage, client, s, send_render, force=args.force)
+        summary = start_run(storage, client, s, send_render, force=args.force, skip_prune=skip_prune)
     except RunActiveError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
@@ -70,6 +79,8 @@ def main(argv=None) -> int:
     print(f"run {summary['run_id']}: {summary['to_render']} to render, {summary['skipped']} skipped (up to date), "
           f"{summary['invalid']} invalid; {summary['chunks']} tasks "
           f"({summary['customers']} customers × {summary['garments']} garments)")
+    for line in summary["prune_lines"]:
+        print(line)
     report_key = run_key(s.runs_prefix, summary["run_id"], "report.json")
     print(f"report: s3://{s.bucket}/{report_key}")
     if not args.wait:

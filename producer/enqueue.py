@@ -1,7 +1,8 @@
-"""Starting a run: take the bucket's lock, plan, record the plan, send one message per chunk.
+"""Starting a run: take the bucket's lock, plan, prune, record the plan, send one message per chunk.
 
     start_run(storage, redis, settings, send)   what `python -m producer` and the nightly task do
-    dry_run(storage, settings)                  the plan printed; nothing enqueued or written
+    dry_run(storage, settings)                  the plan (and what pruning would delete) printed;
+                                                nothing enqueued, written or deleted
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Callable
 
 from models.chain import chain_version
 from producer.planner import PlanCounts, build_plan, iter_chunks
+from producer.prune import PruneResult, prune
 from worker.config import Settings
 from worker.plan import TaskCall
 from worker.runs import BucketLock, RunBook, new_run_id
@@ -20,10 +22,20 @@ class RunActiveError(RuntimeError):
     pass
 
 
+def _prune_step(storage: Storage, redis_client, plan, s: Settings, skip_prune: str | None,
+                dry_run: bool = False) -> PruneResult:
+    if not s.prune:
+        return PruneResult("off (TRYON_PRUNE=off)")
+    if skip_prune:
+        return PruneResult(f"skipped: {skip_prune}")
+    return prune(storage, redis_client, plan, dry_run=dry_run)
+
+
 def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskCall], None], *, force: bool = False,
-              chain: str | None = None, run_id: str | None = None) -> dict:
-    """Plan, record and enqueue one run; returns {'run_id', counts...}. `send(task_call)`
-    enqueues one message. Raises RunActiveError if another run on the bucket is active."""
+              chain: str | None = None, run_id: str | None = None, skip_prune: str | None = None) -> dict:
+    """Plan, prune, record and enqueue one run; returns {'run_id', counts...}. `send(task_call)`
+    enqueues one message. Raises RunActiveError if another run on the bucket is active.
+    Pruning (producer/prune.py) runs unless TRYON_PRUNE=off or `skip_prune` says why not."""
     run_id = run_id or new_run_id()
     lock = BucketLock(redis_client, storage.bucket)
     holder = lock.acquire(run_id, s.run_lock_ttl)
@@ -32,9 +44,12 @@ def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskC
     book = RunBook(redis_client, run_id, ttl=s.run_ttl)
     try:
         plan = build_plan(storage, s, run_id, force, chain or chain_version())
+        # Before any message: pruning sees the plan's listing, and no worker writes meanwhile.
+        pruned = _prune_step(storage, redis_client, plan, s, skip_prune)
         counts = PlanCounts(invalid_inputs=len(plan.invalid))
         # The plan is written once (Redis for workers, the bucket for the record) before any message.
-        book.create(plan, {"invalid_inputs": counts.invalid_inputs, "pairs_planned": plan.pairs})
+        book.create(plan, {"invalid_inputs": counts.invalid_inputs, "pairs_planned": plan.pairs,
+                           "pruned": pruned.pruned}, notes={"prune": json.dumps(pruned.to_json())})
         storage.put_json(plan.run_file("plan.json"), plan.to_json())
         sent = []
         for chunk in iter_chunks(storage, plan, counts):
@@ -53,12 +68,13 @@ def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskC
     book.try_finalize(storage)  # nothing to render, or workers finished before `chunks_total` was set
     return {"run_id": run_id, "customers": len(plan.customers), "garments": len(plan.garments),
             "to_render": counts.pairs_to_render, "skipped": counts.pairs_up_to_date,
-            "invalid": counts.invalid_inputs, "chunks": counts.chunks, "invalid_list": plan.invalid}
+            "invalid": counts.invalid_inputs, "chunks": counts.chunks, "invalid_list": plan.invalid,
+            "pruned": pruned.pruned, "prune": pruned.to_json(), "prune_lines": pruned.lines()}
 
 
 def dry_run(storage: Storage, s: Settings, *, force: bool = False, chain: str | None = None,
-            out: Callable[[str], None] = print, max_lines: int = 50) -> dict:
-    """Print the plan without enqueuing or writing anything."""
+            out: Callable[[str], None] = print, max_lines: int = 50, skip_prune: str | None = None) -> dict:
+    """Print the plan, and what pruning would delete, without enqueuing, writing or deleting anything."""
     plan = build_plan(storage, s, "dry-run", force, chain or chain_version())
     counts = PlanCounts(invalid_inputs=len(plan.invalid))
     out(f"plan: {len(plan.customers)} customers × {len(plan.garments)} garments, chain {plan.chain}"
@@ -72,7 +88,10 @@ def dry_run(storage: Storage, s: Settings, *, force: bool = False, chain: str | 
         out(f"  … {shown - max_lines} more tasks")
     for item in plan.invalid:
         out(f"  invalid: {item['reason']}")
+    pruned = _prune_step(storage, None, plan, s, skip_prune, dry_run=True)
+    for line in pruned.lines(dry_run=True):
+        out(line)
     out(json.dumps({"to_render": counts.pairs_to_render, "skipped": counts.pairs_up_to_date,
                     "invalid": counts.invalid_inputs, "tasks": counts.chunks}))
     return {"to_render": counts.pairs_to_render, "skipped": counts.pairs_up_to_date,
-            "invalid": counts.invalid_inputs, "chunks": counts.chunks}
+            "invalid": counts.invalid_inputs, "chunks": counts.chunks, "prune": pruned}

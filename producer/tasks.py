@@ -1,7 +1,8 @@
 """The producer's Celery task: the nightly run (Celery beat sends it at TRYON_NIGHTLY_AT).
 Registered with the one app through worker/celery_app.py's `include`, so workers run it.
 
-    tryon.nightly()     the producer over the worker's whole bucket, unless a run is active there
+    tryon.nightly()     the producer over the worker's whole bucket, unless a run is active there;
+                        it prunes composites of removed garments and customers (TRYON_PRUNE)
 """
 from __future__ import annotations
 
@@ -25,4 +26,6 @@ def nightly() -> dict:
         log.warning("nightly run not started: %s", e)
         return {"started": False, "reason": str(e)}
     summary.pop("invalid_list", None)
+    for line in summary.pop("prune_lines", []):
+        log.info("nightly run %s: %s", summary["run_id"], line)
     return {"started": True, **summary}

@@ -15,6 +15,16 @@ def _env(name: str, default: str) -> str:
     return default if value is None or value == "" else value
 
 
+def _switch(value: str, name: str) -> bool:
+    """'on'/'off' (also true/false, yes/no, 1/0) → bool; anything else is refused."""
+    v = value.strip().lower()
+    if v in ("on", "true", "yes", "1"):
+        return True
+    if v in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"{name}={value!r}: expected on or off")
+
+
 def _prefix(name: str, default: str) -> str:
     # Prefixes are folder-like: always end with exactly one "/" so "customers" == "customers/".
     return _env(name, default).strip("/") + "/"
@@ -52,6 +62,7 @@ class Settings:
     report_max_pairs: int  # report.json lists every pair up to this many (failures always)
     nightly_at: str        # "HH:MM" (UTC) for the Celery beat schedule; "" or "off" disables it
     run_stalled_after: int  # seconds without progress (and an empty queue) before lost chunks are resent
+    prune: bool            # a run deletes composites whose garment or customer no longer exists (producer/prune.py)
 
 
 def settings() -> Settings:
@@ -90,6 +101,7 @@ def settings() -> Settings:
         # Longer than a message can stay unacknowledged: the visibility timeout (3 × the hard
         # limit, worker/celery_app.py), plus one execution, plus kombu's restore scan.
         run_stalled_after=int(_env("TRYON_RUN_STALLED_AFTER", str(4 * task_time_limit + 30))),
+        prune=_switch(_env("TRYON_PRUNE", "on"), "TRYON_PRUNE"),
     )
 
 

@@ -94,6 +94,16 @@ def recorded_fingerprint(metadata: dict[str, str]) -> str | None:
     return metadata.get(FINGERPRINT_METADATA)
 
 
+def composite_inputs(metadata: dict[str, str]) -> tuple[str, str] | None:
+    """(customer key, garment key) a composite was made from, as its metadata records them
+    (composite_metadata); None for an object the renderer did not write. Pruning and forgetting
+    identify composites this way, never by parsing their keys."""
+    customer, garment = metadata.get("tryon-customer"), metadata.get("tryon-garment")
+    if not customer or not garment:
+        return None
+    return urllib.parse.unquote(customer), urllib.parse.unquote(garment)
+
+
 # S3 user metadata is ASCII text, ~2 KB in all: keys are %-quoted, stages summarised.
 def composite_metadata(*, fp: str, customer_key: str, customer_etag: str, garment_key: str,
                        garment_etag: str, chain_version: str, stages: dict, timings: dict,

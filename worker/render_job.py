@@ -116,7 +116,8 @@ def render_chunk(storage: Storage, cache: PersonCache, chain, plan: Plan, custom
             index_updates[plan.garments[gi].key] = {"fingerprint": r.pop("fingerprint"), "etag": r["etag"],
                                                     "chain": chain_version}
     if index_updates:
-        CustomerIndex(storage, plan.index_key(customer_index)).update(cache.r, index_updates)
+        CustomerIndex(storage, plan.index_key(customer_index)).update(cache.r, index_updates,
+                                                                      customer=customer_entry.key)
     return [results[gi] for gi in garment_indices]
 
 
@@ -168,7 +169,8 @@ def prepare_customer(storage: Storage, cache: PersonCache, chain, customer: Inpu
     photo_obj = _fetch(storage, customer.key)
     photo = decode_image(photo_obj.body, customer.key, max_bytes)
     person, cached = cache.get_or_compute(cache.key(photo_obj.body, chain_version), photo,
-                                          lambda: chain.prepare_person(photo, name=customer.key))
+                                          lambda: chain.prepare_person(photo, name=customer.key),
+                                          owner=(storage.bucket, customer.key))
     person.name = customer.key  # refusals at render time (a category's framing) name this photo
     return PreparedCustomer(customer.key, photo_obj.etag, person, cached, time.perf_counter() - t0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import posixpath
 
 from worker.plan import Plan
@@ -28,12 +29,15 @@ def build_report(plan: Plan, status: dict, chunks: list[dict]) -> dict:
                                      "skipped_by_worker", "failed", "invalid_inputs", "chunks_total")}
     # Retries spent (bounded: TRYON_S3_MAX_ATTEMPTS per S3 call, max_retries per task).
     counts.update({k: int(status.get(k, 0)) for k in ("s3_retries", "task_retries", "chunks_resent")})
+    # Composites of removed garments and customers deleted before the run (producer/prune.py).
+    counts["pruned"] = int(status.get("pruned", 0))
     report = {
         "run_id": plan.run_id, "bucket": plan.bucket, "chain": plan.chain, "force": plan.force,
         "created": plan.created, "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "customers": len(plan.customers), "garments": len(plan.garments),
         "counts": counts, "ok": counts["failed"] == 0,
         "invalid": plan.invalid, "failures": failures,
+        "prune": json.loads(status["prune"]) if status.get("prune") else {"status": "not recorded"},
     }
     if len(pairs) <= plan.report_max_pairs:
         report["pairs"] = pairs
@@ -68,6 +72,13 @@ def contact_sheet_html(report: dict, plan: Plan) -> str:
     head = "<tr><th></th>" + "".join(f"<th>{e(posixpath.basename(g))}</th>" for g in garments) + "</tr>"
     invalid = "".join(f"<li>{e(i['key'])}: {e(i['reason'])}</li>" for i in report.get("invalid", []))
     omitted = f"<p>{e(report['pairs_omitted'])}</p>" if "pairs_omitted" in report else ""
+    prune = report.get("prune") or {}
+    pruned = (f"{c.get('pruned', 0)} composites of removed garments or customers pruned"
+              f" ({e(prune.get('status', ''))})")
+    redacted = report.get("redacted")
+    if redacted:
+        omitted += (f"<p>{redacted['customers']} forgotten customer(s) removed from this page "
+                    f"({redacted['pairs']} pairs; the counts above still include them).</p>")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Try-on run {e(report['run_id'])}</title>
 <style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:4px;text-align:center;vertical-align:top}}
@@ -75,7 +86,7 @@ img{{height:160px}} .failed{{background:#fdd}} .none{{color:#888}} table{{border
 <body><h1>Try-on run {e(report['run_id'])}</h1>
 <p>bucket <b>{e(report['bucket'])}</b>, chain <b>{e(report['chain'])}</b>, finished {e(report['finished'])}:
 {c['rendered']} rendered, {c['pairs_up_to_date'] + c['skipped_by_worker']} up to date, {c['failed']} failed,
-{c['invalid_inputs']} invalid inputs.</p>
+{c['invalid_inputs']} invalid inputs; {pruned}.</p>
 {omitted}<table>{head}{''.join(rows)}</table>
 {'<h2>Invalid inputs</h2><ul>' + invalid + '</ul>' if invalid else ''}
 </body></html>

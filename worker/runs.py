@@ -59,7 +59,7 @@ return 0
 """
 _INT_FIELDS = ("pairs_planned", "pairs_to_render", "pairs_up_to_date", "invalid_inputs", "chunks_total",
                "chunks_done", "rendered", "failed", "skipped_by_worker", "s3_retries", "task_retries",
-               "chunks_resent")
+               "chunks_resent", "pruned")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -105,11 +105,13 @@ class RunBook:
         return f"{self.key}:executions"
 
     # --- producer side --------------------------------------------------------------------
-    def create(self, plan: Plan, counts: dict) -> None:
+    def create(self, plan: Plan, counts: dict, notes: dict[str, str] | None = None) -> None:
+        """`counts`: integer fields (pairs_planned, pruned, …); `notes`: text fields (prune: its outcome, JSON)."""
         pipe = self.r.pipeline()
         pipe.set(self.plan_key, json.dumps(plan.to_json(), separators=(",", ":")), ex=self.ttl)
         pipe.hset(self.key, mapping={"state": "enqueuing", "created": plan.created, "bucket": plan.bucket,
-                                     "chain": plan.chain, **{k: int(v) for k, v in counts.items()}})
+                                     "chain": plan.chain, **{k: int(v) for k, v in counts.items()},
+                                     **(notes or {})})
         pipe.expire(self.key, self.ttl)
         pipe.execute()
 

@@ -72,18 +72,21 @@ class RetryCounter:
 
 
 class Storage:
-    def __init__(self, client, bucket: str):
+    def __init__(self, client, bucket: str, page_size: int = 1000):
         self.client = client
         self.bucket = bucket
+        self.page_size = page_size  # keys per LIST request unless a call says otherwise (S3's maximum: 1000)
 
     @classmethod
     def from_settings(cls, s: Settings) -> "Storage":
         return cls(make_client(s), s.bucket)
 
-    def list(self, prefix: str, page_size: int = 1000) -> Iterator[ObjectInfo]:
-        """Every object under `prefix`, page by page (S3 returns at most 1000 keys per request)."""
+    def list(self, prefix: str, page_size: int | None = None) -> Iterator[ObjectInfo]:
+        """Every object under `prefix`, page by page (S3 returns at most 1000 keys per request).
+        A page that cannot be read raises: a listing is never silently incomplete."""
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}):
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix,
+                                       PaginationConfig={"PageSize": page_size or self.page_size}):
             for obj in page.get("Contents", []):
                 yield ObjectInfo(obj["Key"], obj["ETag"].strip('"'), int(obj["Size"]))
 
@@ -110,6 +113,32 @@ class Storage:
         r = self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type,
                                    Metadata=metadata or {})
         return r["ETag"].strip('"')
+
+    def delete_many(self, keys: list[str]) -> int:
+        """Delete `keys` (1000 per request); the number of keys deleted. Deleting a key that does
+        not exist is not an error (S3 semantics), so this is idempotent."""
+        done = 0
+        for start in range(0, len(keys), 1000):
+            batch = keys[start:start + 1000]
+            r = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch],
+                                                                        "Quiet": True})
+            errors = r.get("Errors") or []
+            if errors:
+                e = errors[0]
+                raise RuntimeError(f"s3://{self.bucket}: could not delete {len(errors)} of {len(batch)} objects "
+                                   f"(first: {e.get('Key')}: {e.get('Code')} {e.get('Message')})")
+            done += len(batch)
+        return done
+
+    def bucket_exists(self) -> bool:
+        """False when the bucket does not exist; other errors (access, endpoint) raise."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as e:
+            if _is_missing(e) or str(e.response.get("Error", {}).get("Code")) == "NoSuchBucket":
+                return False
+            raise
+        return True
 
     def get_json(self, key: str):
         """Parsed JSON object, or None when it does not exist."""

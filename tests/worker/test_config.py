@@ -21,3 +21,14 @@ def test_lost_chunks_wait_longer_than_a_message_can_stay_unacknowledged(monkeypa
     monkeypatch.setenv("TRYON_TASK_TIME_LIMIT", "100")
     monkeypatch.delenv("TRYON_RUN_STALLED_AFTER", raising=False)
     assert settings().run_stalled_after == 4 * 100 + 30
+
+
+def test_pruning_is_on_unless_switched_off(monkeypatch):
+    monkeypatch.delenv("TRYON_PRUNE", raising=False)
+    assert settings().prune is True
+    for value, expected in (("off", False), ("OFF", False), ("0", False), ("on", True), ("true", True)):
+        monkeypatch.setenv("TRYON_PRUNE", value)
+        assert settings().prune is expected
+    monkeypatch.setenv("TRYON_PRUNE", "sometimes")
+    with pytest.raises(ValueError, match="TRYON_PRUNE"):
+        settings()

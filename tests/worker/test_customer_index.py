@@ -18,3 +18,16 @@ def test_customer_index_merges_concurrent_updates(storage_for, bucket, redis_cli
     assert sorted(index.entries()) == [f"catalogue/g{i}.jpg" for i in range(6)]
     assert index.storage.get_json(index.key)["version"] == 1
     assert index.lock_key.startswith("tryon:index-lock:")
+
+
+def test_index_records_its_customer_and_loses_entries_of_deleted_composites(storage_for, bucket, redis_client):
+    st = storage_for(bucket)
+    index = CustomerIndex(st, "tryon/alice/_index.json")
+    index.update(redis_client, {"catalogue/a.jpg": {"fingerprint": "1"}, "catalogue/b.jpg": {"fingerprint": "2"}},
+                 customer="customers/alice.jpg")
+    assert index.read()["customer"] == "customers/alice.jpg"
+    assert index.remove(redis_client, ["catalogue/a.jpg", "catalogue/gone.jpg"]) == 1
+    assert sorted(index.entries()) == ["catalogue/b.jpg"]
+    assert index.remove(redis_client, ["catalogue/b.jpg"]) == 1
+    assert st.head(index.key) is None  # no entry left: the index goes
+    assert index.remove(redis_client, ["catalogue/b.jpg"]) == 0

@@ -68,3 +68,39 @@ def test_person_cache_remembers_rejections(redis_client):
         with pytest.raises(BadInputError, match="no person found"):
             cache.get_or_compute(key, np.zeros((8, 8, 3), np.uint8), compute)
     assert calls == [1]
+
+
+def test_entries_are_findable_by_customer_and_forgotten_with_it(redis_client):
+    """Every photo content a customer key has had is listed under that key (and bucket), so
+    forgetting the customer deletes all of them, not only the current photo's entry."""
+    cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{new_run_id()}")
+    photo = np.zeros((64, 48, 3), np.uint8)
+    old, new, other = (cache.key(b, "v1") for b in (b"zoe photo 1", b"zoe photo 2", b"yan photo"))
+    cache.get_or_compute(old, photo, lambda: person(1), owner=("shop", "customers/zoe.jpg"))
+    cache.get_or_compute(new, photo, lambda: person(2), owner=("shop", "customers/zoe.jpg"))
+    cache.get_or_compute(other, photo, lambda: person(3), owner=("shop", "customers/yan.jpg"))
+    # The same key in another bucket is another customer.
+    cache.get_or_compute(new, photo, lambda: person(2), owner=("other-shop", "customers/zoe.jpg"))
+    assert cache.entries_of("shop", "customers/zoe.jpg") == sorted([old, new])
+    owner = cache.customer_key("shop", "customers/zoe.jpg")
+    assert "zoe" not in owner and 0 < redis_client.ttl(owner) <= 60
+    # A rejected photo is listed too (its entry holds a reason naming the customer).
+    rejected = cache.key(b"zoe photo 3", "v1")
+
+    def reject():
+        raise BadInputError("customers/zoe.jpg: no person found")
+
+    with pytest.raises(BadInputError):
+        cache.get_or_compute(rejected, photo, reject, owner=("shop", "customers/zoe.jpg"))
+    # An entry cached before entries were listed per customer: found by the photo's content.
+    legacy = cache.key(b"zoe photo 2", "v0")
+    redis_client.set(legacy, person(0).to_bytes(), ex=60)
+    assert cache.entries_for_content(b"zoe photo 2") == sorted([legacy, new])
+
+    assert cache.forget("shop", "customers/zoe.jpg", also=[legacy], dry_run=True) == sorted([old, new, rejected,
+                                                                                             legacy])
+    assert redis_client.exists(old, new, rejected, legacy, owner) == 5  # a dry run deletes nothing
+    assert cache.forget("shop", "customers/zoe.jpg", also=[legacy]) == sorted([old, new, rejected, legacy])
+    assert redis_client.exists(old, new, rejected, legacy, owner) == 0
+    assert redis_client.exists(other) == 1 and cache.entries_of("shop", "customers/yan.jpg") == [other]
+    assert cache.forget("shop", "customers/zoe.jpg") == []  # idempotent

@@ -41,3 +41,18 @@ def test_a_report_over_its_pair_limit_lists_failures_only():
                                                                    {"garment": 1, "status": "failed", "reason": "r"}]}])
     assert "pairs" not in report and report["pairs_omitted"].startswith("2 pairs")
     assert [f["garment"] for f in report["failures"]] == ["catalogue/y.jpg"]
+
+
+def test_the_report_counts_what_pruning_deleted():
+    import json
+
+    plan = Plan.from_json({
+        "run_id": "r3", "bucket": "b", "chain": "c", "force": False, "created": "t",
+        "prefixes": {"customers": "customers/", "catalogue": "catalogue/", "output": "tryon/", "runs": "runs/"},
+        "customers": [["customers/a.jpg", "e", 1]], "garments": [["catalogue/x.jpg", "g", 1]], "chunk_size": 32})
+    status = {k: 0 for k in ("pairs_planned", "pairs_up_to_date", "pairs_to_render", "rendered", "skipped_by_worker",
+                             "failed", "invalid_inputs", "chunks_total")}
+    status.update(pruned=3, prune=json.dumps({"status": "done", "composites": 3}))
+    report = build_report(plan, status, [])
+    assert report["counts"]["pruned"] == 3 and report["prune"] == {"status": "done", "composites": 3}
+    assert "3 composites of removed garments or customers pruned (done)" in contact_sheet_html(report, plan)

@@ -47,3 +47,13 @@ def test_storage_lists_every_page_and_keeps_metadata(storage_for, bucket):
     assert st.head("catalogue/none.jpg") is None
     with pytest.raises(ObjectMissingError):
         st.get("catalogue/none.jpg")
+
+
+def test_delete_many_deletes_in_batches_and_is_idempotent(storage_for, bucket):
+    st = storage_for(bucket)
+    for i in range(5):
+        st.put(f"tryon/a/{i}.jpg", b"x", "image/jpeg")
+    assert st.delete_many([f"tryon/a/{i}.jpg" for i in range(3)] + ["tryon/a/never.jpg"]) == 4
+    assert [o.key for o in st.list("tryon/")] == ["tryon/a/3.jpg", "tryon/a/4.jpg"]
+    assert st.delete_many(["tryon/a/0.jpg"]) == 1 and st.delete_many([]) == 0
+    assert st.bucket_exists() and not Storage(st.client, "no-such-bucket-here").bucket_exists()
