@@ -78,12 +78,19 @@ def read_garments(garments: Path) -> tuple[list[str], list[np.ndarray], list[np.
 
 
 def spread_pairs(n_persons: int, n_garments: int, limit: int | None) -> list[tuple[int, int]]:
-    """Every (person, garment) pair, or `limit` of them spread over both (deterministic)."""
+    """Every (person, garment) pair, or `limit` of them spread over both: each next pair is one
+    whose person and garment have been used least (deterministic)."""
     pairs = [(p, g) for p in range(n_persons) for g in range(n_garments)]
     if limit is None or len(pairs) <= limit:
         return pairs
-    order = sorted(pairs, key=lambda pg: ((pg[1] - pg[0]) % n_garments, pg[0]))  # diagonals first
-    return sorted(order[:limit])
+    uses_p, uses_g, chosen, left = [0] * n_persons, [0] * n_garments, [], set(pairs)
+    for _ in range(limit):
+        p, g = min(left, key=lambda pg: (uses_p[pg[0]] + uses_g[pg[1]], uses_g[pg[1]], pg))
+        left.discard((p, g))
+        uses_p[p] += 1
+        uses_g[g] += 1
+        chosen.append((p, g))
+    return sorted(chosen)
 
 
 # --- the comparison -----------------------------------------------------------------------------

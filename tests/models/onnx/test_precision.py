@@ -1,0 +1,109 @@
+"""TRYON_ONNX_PRECISION (models/onnx/precision.py): the setting is checked, bf16 is refused with
+onnxruntime's reason where it cannot run, int8 files are derived once, keyed by the source
+file's checksum, and reused."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from models import settings
+from models.onnx import precision
+from tools.seed_onnx import build_tom
+
+
+def tom_feeds(n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [{"input.1": rng.uniform(-1, 1, (1, 25, 256, 192)).astype(np.float32)} for _ in range(n)]
+
+
+@pytest.fixture
+def tom(tmp_path):
+    path = tmp_path / "tom.onnx"
+    build_tom(path, width=4)
+    return path
+
+
+def test_default_is_fp32(monkeypatch):
+    monkeypatch.delenv("TRYON_ONNX_PRECISION", raising=False)
+    assert settings.current().onnx_precision == "fp32"
+    assert precision.configured_precision() == "fp32"
+
+
+@pytest.mark.parametrize("value", ["fp16", "INT8", "float32", "int4"])
+def test_an_unknown_precision_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("TRYON_ONNX_PRECISION", value)
+    with pytest.raises(ValueError, match=rf"TRYON_ONNX_PRECISION='{value}': expected one of fp32, int8, bf16"):
+        precision.configured_precision()
+
+
+def test_an_unknown_precision_fails_when_a_seed_network_loads(monkeypatch, tom):
+    from models.seed.tom import TOM
+
+    monkeypatch.setenv("TRYON_ONNX_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="TRYON_ONNX_PRECISION='fp16'"):
+        TOM(tom)
+
+
+def test_int8_and_bf16_run_on_onnxruntime_only(monkeypatch):
+    monkeypatch.setenv("TRYON_ONNX_ENGINE", "cv2")
+    for value in ("int8", "bf16"):
+        monkeypatch.setenv("TRYON_ONNX_PRECISION", value)
+        with pytest.raises(ValueError, match="onnxruntime only"):
+            precision.configured_precision()
+
+
+def test_bf16_is_refused_with_the_reason():
+    """onnxruntime's CPU execution provider has no bfloat16 Conv: the setting says so instead of
+    running fp32 under another name. (A build that had one would still be refused: the project
+    has no bf16 conversion to run on it.)"""
+    reason = precision.bf16_unavailable()
+    assert reason
+    with pytest.raises(ValueError, match="TRYON_ONNX_PRECISION=bf16: .*onnxruntime") as info:
+        precision.check_precision("bf16", "onnxruntime")
+    assert reason in str(info.value)
+
+
+def test_int8_file_is_derived_once_and_named_by_the_source_checksum(tom, tmp_path):
+    made = []
+    first = precision.int8_file(tom, lambda: tom_feeds(), calibration="three random inputs", log=made.append)
+    assert first.parent == tom.parent and first.name == precision.derived_name(tom)
+    assert first.name.startswith("tom.int8-") and len(made) == 1
+    meta = precision.describe(first)
+    assert meta["source_sha256"] == precision.file_sha256(tom)
+    assert meta["recipe"] == precision.INT8_RECIPE
+    assert meta["calibration"] == "3 inputs: three random inputs"
+    model = onnx.load(str(first))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # every convolution's weights in int8, one scale per output channel
+    inits = {i.name: i for i in model.graph.initializer}
+    conv_weights = [n.input[1] for n in model.graph.node if n.op_type == "Conv"]
+    dq = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    assert conv_weights and all(w in dq for w in conv_weights)
+    for w in conv_weights:
+        q, scale = inits[dq[w].input[0]], inits[dq[w].input[1]]
+        assert q.data_type == onnx.TensorProto.INT8 and list(scale.dims) == [q.dims[0]]
+
+    def no_feeds():
+        raise AssertionError("calibrated again although the int8 file exists")
+    assert precision.int8_file(tom, no_feeds) == first
+
+    # Another source file (other weights) → another name; the old file is not used for it.
+    build_tom(tom, width=4, seed=1)
+    second = precision.int8_file(tom, lambda: tom_feeds(), log=made.append)
+    assert second != first and len(made) == 2
+
+
+def test_int8_file_goes_to_the_cache_folder_when_the_source_folder_is_read_only(tom, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(precision.os, "access", lambda path, mode: False)
+    path = precision.int8_file(tom, lambda: tom_feeds(2))
+    assert path.parent == tmp_path / "cache" / "tryon" / "onnx"
+    assert precision.find_derived(tom) == path
+
+
+def test_calibration_inputs_must_name_the_graph_inputs(tom):
+    with pytest.raises(ValueError, match="calibration input lacks"):
+        precision.int8_file(tom, lambda: [{"x": np.zeros((1, 25, 256, 192), np.float32)}])
+    assert precision.find_derived(tom) is None
