@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -43,7 +44,10 @@ PRECISIONS = ("fp32", "int8", "bf16")
 INT8_OP_TYPES = ("Conv", "Relu", "LeakyRelu", "Concat")
 INT8_OPSET = 13  # per-channel QDQ (DequantizeLinear's axis) needs it; the published files are opset 11
 # Changing the recipe below changes INT8_RECIPE, hence the derived files' names: old ones are not reused.
-INT8_RECIPE = f"qdq-u8act-s8w-perchannel-minmax-{'+'.join(INT8_OP_TYPES)}-opset{INT8_OPSET}-v1"
+CALIBRATION_PERCENTILE = 99.99  # activation ranges clip this percentile of |x| (MinMax: mean SSIM 0.949 → 0.968)
+CALIBRATION_PASS = 2  # inputs per calibration pass (memory)
+INT8_RECIPE = (f"qdq-u8act-s8w-perchannel-percentile{CALIBRATION_PERCENTILE}-{'+'.join(INT8_OP_TYPES)}"
+               f"-fp32-first-last-conv-opset{INT8_OPSET}-v2")
 
 
 def check_precision(precision: str, engine: str) -> str:
@@ -150,21 +154,28 @@ def _write_target(src: str | os.PathLike, precision: str) -> Path:
     beside, cached = derived_candidates(src, precision)
     if os.access(beside.parent, os.W_OK):
         return beside
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    return cached
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        if os.access(cached.parent, os.W_OK):
+            return cached
+    except OSError:
+        pass
+    raise PermissionError(f"{src}: cannot keep its {precision} file: neither {beside.parent} nor {cached.parent} "
+                          "is writable (make it where it can be kept with `python -m tools.seed_precision`)")
 
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """An exclusive lock on `path`.lock: one process derives a file, the others wait and reuse it."""
+    """An exclusive lock on `path`'s folder (flock on the directory: no lock file is left behind):
+    one process derives a file, the others wait and then reuse it."""
     import fcntl
 
-    with open(f"{path}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def int8_file(src: str | os.PathLike, feeds: Callable[[], Iterable[dict[str, np.ndarray]]],
@@ -189,25 +200,60 @@ def int8_file(src: str | os.PathLike, feeds: Callable[[], Iterable[dict[str, np.
 
 
 class _Feeds:
-    """The calibration inputs as onnxruntime's CalibrationDataReader reads them (get_next → dict or None)."""
+    """The calibration inputs as onnxruntime's CalibrationDataReader reads them (get_next → dict
+    or None), at most `limit` per pass once `next_pass(limit)` is called (the percentile
+    calibrator keeps every intermediate tensor of a pass in memory: ~200 MB per input for the
+    real-size TOM)."""
+
+    _END = object()
 
     def __init__(self, feeds: Iterable[dict[str, np.ndarray]], names: list[str]):
         self._it, self._names, self.count = iter(feeds), names, 0
+        self.limit, self._in_pass = None, 0
+        self._ahead = next(self._it, self._END)
+
+    def next_pass(self, limit: int) -> bool:
+        """Start a pass of at most `limit` inputs; False when none is left."""
+        self.limit, self._in_pass = limit, 0
+        return self._ahead is not self._END
 
     def get_next(self):
-        item = next(self._it, None)
-        if item is None:
+        if self._ahead is self._END or (self.limit is not None and self._in_pass >= self.limit):
             return None
+        item, self._ahead = self._ahead, next(self._it, self._END)
         missing = set(self._names) - set(item)
         if missing:
             raise ValueError(f"calibration input lacks {sorted(missing)} (the graph's inputs are {self._names})")
         self.count += 1
+        self._in_pass += 1
         return {n: np.ascontiguousarray(item[n], np.float32) for n in self._names}
+
+
+def _kept_in_fp32(model: onnx.ModelProto) -> list[str]:
+    """Names of the convolutions that read a graph input, and of the last one: the layers whose
+    error reaches the input's detail or the output most directly (measured on the real-size TOM
+    with random weights: mean SSIM vs fp32 0.968 → 0.972, no measurable time)."""
+    inputs = {v.name for v in model.graph.input}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    kept = [n.name for n in convs if n.input[0] in inputs] + ([convs[-1].name] if convs else [])
+    return list(dict.fromkeys(kept))
+
+
+def _name_nodes(model: onnx.ModelProto) -> None:
+    taken = {n.name for n in model.graph.node}
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_tryon_{i}"
+            while node.name in taken:
+                node.name += "_"
+            taken.add(node.name)
 
 
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, feeds: Iterable[dict[str, np.ndarray]],
                   calibration: str | Callable[[], str] = "") -> None:
     """Write the int8 (QDQ) form of the ONNX file `src` to `dst` (atomically), calibrated on `feeds`."""
+    import inspect
+
     from onnx import version_converter
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
@@ -226,15 +272,24 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, feeds: Iterabl
 
     reader = Reader(feeds, names)
     with tempfile.TemporaryDirectory(prefix="tryon-int8-") as tmp:
-        fp32, prepared, quantized = (os.path.join(tmp, n) for n in ("fp32.onnx", "prepared.onnx", "int8.onnx"))
+        fp32, prepared, quantized, ranges = (os.path.join(tmp, n) for n in
+                                             ("fp32.onnx", "prepared.onnx", "int8.onnx", "ranges.json"))
         onnx.save(model, fp32)
         del model
         quant_pre_process(fp32, prepared, skip_symbolic_shape=True)
-        quantize_static(prepared, quantized, reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        op_types_to_quantize=list(INT8_OP_TYPES), calibrate_method=CalibrationMethod.MinMax)
-        # (MinMax keeps only each tensor's min and max per input. Not CalibMaxIntermediateOutputs:
-        # onnxruntime 1.32 drops the collected ranges when that count is reached.)
+        model = onnx.load(prepared)
+        _name_nodes(model)
+        onnx.save(model, prepared)
+        options = dict(quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                       weight_type=QuantType.QInt8, op_types_to_quantize=list(INT8_OP_TYPES),
+                       nodes_to_exclude=_kept_in_fp32(model), calibrate_method=CalibrationMethod.Percentile,
+                       extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
+        del model
+        if "calibration_cache_path" in inspect.signature(quantize_static).parameters:
+            _percentile_ranges(prepared, reader, os.path.join(tmp, "augmented.onnx"), ranges)
+            quantize_static(prepared, quantized, None, calibration_cache_path=ranges, **options)
+        else:  # an older onnxruntime: one pass over every input (memory grows with their number)
+            quantize_static(prepared, quantized, reader, **options)
         if reader.count == 0:
             raise ValueError(f"{src}: no calibration inputs")
         out = onnx.load(quantized)
@@ -254,6 +309,25 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike, feeds: Iterabl
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+
+
+def _percentile_ranges(model_path: str, reader: _Feeds, augmented: str, out_json: str) -> None:
+    """Activation ranges by onnxruntime's percentile calibrator, fed CALIBRATION_PASS inputs per pass
+    (its histograms merge across passes), saved where quantize_static reads them."""
+    from onnxruntime.quantization import CalibrationMethod
+    from onnxruntime.quantization.calibrate import create_calibrator, save_tensors_data
+
+    calibrator = create_calibrator(Path(model_path), list(INT8_OP_TYPES), augmented_model_path=augmented,
+                                   calibrate_method=CalibrationMethod.Percentile,
+                                   extra_options={"percentile": CALIBRATION_PERCENTILE, "symmetric": True,
+                                                  "num_bins": 2048})
+    while reader.next_pass(CALIBRATION_PASS):
+        calibrator.collect_data(reader)
+    if reader.count == 0:
+        return
+    with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints its histogram settings
+        ranges = calibrator.compute_data()
+    save_tensors_data(ranges, out_json)
 
 
 def describe(path: str | os.PathLike) -> dict[str, str]:

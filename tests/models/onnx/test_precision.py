@@ -3,6 +3,8 @@ onnxruntime's reason where it cannot run, int8 files are derived once, keyed by 
 file's checksum, and reused."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -76,13 +78,17 @@ def test_int8_file_is_derived_once_and_named_by_the_source_checksum(tom, tmp_pat
     model = onnx.load(str(first))
     ops = {n.op_type for n in model.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    # every convolution's weights in int8, one scale per output channel
+    # the convolutions' weights in int8, one scale per output channel — but the first (reading the
+    # graph input) and the last, kept in fp32
     inits = {i.name: i for i in model.graph.initializer}
-    conv_weights = [n.input[1] for n in model.graph.node if n.op_type == "Conv"]
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
     dq = {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
-    assert conv_weights and all(w in dq for w in conv_weights)
-    for w in conv_weights:
-        q, scale = inits[dq[w].input[0]], inits[dq[w].input[1]]
+    assert convs[0].input[0] == "input.1"
+    for conv in (convs[0], convs[-1]):
+        assert inits[conv.input[1]].data_type == onnx.TensorProto.FLOAT
+    assert len(convs) > 4
+    for conv in convs[1:-1]:
+        q, scale = inits[dq[conv.input[1]].input[0]], inits[dq[conv.input[1]].input[1]]
         assert q.data_type == onnx.TensorProto.INT8 and list(scale.dims) == [q.dims[0]]
 
     def no_feeds():
@@ -97,7 +103,8 @@ def test_int8_file_is_derived_once_and_named_by_the_source_checksum(tom, tmp_pat
 
 def test_int8_file_goes_to_the_cache_folder_when_the_source_folder_is_read_only(tom, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(precision.os, "access", lambda path, mode: False)
+    access = precision.os.access
+    monkeypatch.setattr(precision.os, "access", lambda path, mode: Path(path) != tom.parent and access(path, mode))
     path = precision.int8_file(tom, lambda: tom_feeds(2))
     assert path.parent == tmp_path / "cache" / "tryon" / "onnx"
     assert precision.find_derived(tom) == path
@@ -107,3 +114,13 @@ def test_calibration_inputs_must_name_the_graph_inputs(tom):
     with pytest.raises(ValueError, match="calibration input lacks"):
         precision.int8_file(tom, lambda: [{"x": np.zeros((1, 25, 256, 192), np.float32)}])
     assert precision.find_derived(tom) is None
+
+
+def test_calibration_inputs_are_read_in_passes_of_bounded_size():
+    """The percentile calibrator keeps a pass's intermediate tensors in memory: passes of
+    CALIBRATION_PASS inputs bound it, whatever the number of inputs."""
+    reader = precision._Feeds(({"x": np.full((1, 1), i, np.float32)} for i in range(5)), ["x"])
+    passes = []
+    while reader.next_pass(2):
+        passes.append([float(item["x"][0, 0]) for item in iter(reader.get_next, None)])
+    assert passes == [[0, 1], [2, 3], [4]] and reader.count == 5
