@@ -51,6 +51,8 @@ def precision_summary(precision: dict | None) -> dict | None:
         return precision
     return {"ms_per_pair": {f"{r['net']}_{r['precision']}_{r['threads']}t_batch{r['batch']}": round(r["per_pair_ms"], 1)
                             for r in precision["runs"]},
+            "cpu_ms_per_pair": {f"{r['net']}_{r['precision']}_1t_batch{r['batch']}": round(r["cpu_per_pair_ms"], 1)
+                                for r in precision["runs"] if "cpu_per_pair_ms" in r},
             "composite_error_int8": {k: precision["composite_error"].get(k) for k in ("pairs", "max_abs", "ssim_min", "ssim_mean")},
             "calibration": precision.get("calibration"), "bf16": precision.get("bf16"), "note": precision.get("note")}
 
@@ -61,12 +63,18 @@ def precision_lines(precision: dict | None) -> list[str]:
     if "runs" not in precision:
         return ["", f"seed precision: {precision.get('error')}"]
     lines = ["", f"seed GMM/TOM precision (real size, random weights; int8 calibrated on {precision['calibration']})",
-             f"{'net':5s} {'threads':>7s} {'batch':>5s} {'fp32 ms/pair':>13s} {'int8 ms/pair':>13s} {'speed-up':>9s}"]
+             f"{'net':5s} {'threads':>7s} {'batch':>5s} {'fp32 ms/pair':>13s} {'int8 ms/pair':>13s} {'speed-up':>9s}"
+             f"   CPU ms/pair fp32 → int8 (1 thread: not inflated by other processes' load)"]
     runs = {(r["net"], r["precision"], r["threads"]): r for r in precision["runs"]}
     for net, prec, threads in sorted(k for k in runs if k[1] == "int8"):
         a, b = runs[(net, "fp32", threads)], runs[(net, "int8", threads)]
+        cpu = (f"   {a['cpu_per_pair_ms']:.1f} → {b['cpu_per_pair_ms']:.1f} ({a['cpu_per_pair_ms'] / b['cpu_per_pair_ms']:.2f}×)"
+               if "cpu_per_pair_ms" in b else "")
         lines.append(f"{net.upper():5s} {threads:7d} {b['batch']:5d} {a['per_pair_ms']:13.1f} {b['per_pair_ms']:13.1f} "
-                     f"{a['per_pair_ms'] / b['per_pair_ms']:8.2f}×")
+                     f"{a['per_pair_ms'] / b['per_pair_ms']:8.2f}×" + cpu)
+    load = precision["runs"][0].get("load_average") if precision["runs"] else None
+    if load:
+        lines.append(f"load average while timing: {load[0]} → {precision['runs'][-1]['load_average'][1]}")
     err = precision.get("composite_error") or {}
     if "max_abs" in err:
         lines.append(f"int8 composite (256×192) vs fp32 on {err['pairs']} held-out pairs: max|Δ| {err['max_abs']:.3f}, "

@@ -124,3 +124,23 @@ def test_calibration_inputs_are_read_in_passes_of_bounded_size():
     while reader.next_pass(2):
         passes.append([float(item["x"][0, 0]) for item in iter(reader.get_next, None)])
     assert passes == [[0, 1], [2, 3], [4]] and reader.count == 5
+
+
+def test_two_loaders_at_once_quantize_once(tom):
+    """Worker processes loading the int8 TOM at the same time: one makes the file, the other
+    waits for the folder's lock and reuses it (separate open files lock each other, as between processes)."""
+    import threading
+
+    calls, results = [], []
+
+    def feeds():
+        calls.append(1)
+        return tom_feeds(2)
+
+    threads = [threading.Thread(target=lambda: results.append(precision.int8_file(tom, feeds))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(results) == 2 and results[0] == results[1]
+    assert sorted(p.name for p in tom.parent.iterdir()) == sorted([tom.name, results[0].name])  # no lock or temp file left
