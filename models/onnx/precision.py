@@ -12,9 +12,11 @@ keeps two worker processes from both making it), from calibration inputs the cal
     Correlation rewritten into standard ops (models/onnx/correlation_rewrite.py) → opset 13
     → onnxruntime's quant_pre_process (shape inference, fusions) → quantize_static, QDQ format,
     uint8 activations / int8 weights per output channel (the setting onnxruntime recommends
-    for x86 with VNNI), MinMax calibration; only Conv (+ the Relu/LeakyRelu/Concat between
-    convolutions) is quantized: ≥99% of the multiply-adds. Norms, Resize, the correlation's
-    MatMul and the final Linear stay fp32.
+    for x86 with VNNI), activation ranges by percentile calibration (99.99, collected in passes
+    of CALIBRATION_PASS inputs to bound memory); Conv (+ the Relu/LeakyRelu/Concat between
+    convolutions) is quantized, ≥99% of the multiply-adds, except the convolutions reading the
+    graph inputs and the last one. Norms, Resize, the correlation's MatMul and the final
+    Linear stay fp32.
 
 Calibration, source checksum and recipe are recorded in the file's metadata (`describe()`).
 
