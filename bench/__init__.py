@@ -1,6 +1,7 @@
 """`make bench` (= `python -m bench`): timing of the try-on chain and the batch system on this
 machine's CPU. Prints a table and writes bench.json (machine, versions, per-stage medians,
-FLOP ceiling of the seed GMM/TOM, batch throughput against two baselines, dispatch overhead,
+FLOP ceiling of the seed GMM/TOM, the seed GMM/TOM in int8 against fp32 (bench/precision.py:
+speed, and the composite's error on held-out photos, random weights), batch throughput against two baselines, dispatch overhead,
 1 vs 2 worker processes, peak RSS per worker).
 
 No weights from outside are needed: the seed GMM and TOM are built at their real size and

@@ -34,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample-pairs", type=int, default=4,
                     help="pairs timed for the one-process-per-pair baseline (its rate per pair is flat)")
     ap.add_argument("--quick", action="store_true", help="2 reps, 2×4 pairs: a smoke run, not for figures")
-    ap.add_argument("--only", default="onnx,stages,batch",
-                    help="comma-separated parts to run: onnx, stages, batch")
+    ap.add_argument("--only", default="onnx,precision,stages,batch",
+                    help="comma-separated parts to run: onnx, precision, stages, batch")
     args = ap.parse_args(argv)
     if args.quick:
         args.reps, args.customers, args.garments, args.sample_pairs = 2, 2, 4, 2
@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     if "onnx" in parts:
         from bench.onnx_nets import bench_onnx
         _section("onnx", lambda: bench_onnx(args.reps, args.threads, log=log), results, log)
+    if "precision" in parts:
+        from bench.precision import bench_precision
+        _section("precision", lambda: bench_precision(args.reps, args.threads, max_pairs=8 if args.quick else 24,
+                                                      log=log), results, log)
     if "stages" in parts:
         from bench.stages import bench_stages
         _section("stages_detail", lambda: bench_stages(args.reps, args.threads, onnx_result=results.get("onnx"), log=log), results, log)

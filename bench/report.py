@@ -40,8 +40,49 @@ def summarise(results: dict) -> dict:
         "flop_ceiling": flops,
         "nominal_peak_gflops_fp32": results["machine"].get("nominal_peak_gflops_fp32"),
         "onnx_memory": onnx.get("memory"),
+        "seed_precision": precision_summary(results.get("precision")),
         "stages": stage_rows(results),
     }
+
+
+def precision_summary(precision: dict | None) -> dict | None:
+    """int8 (and bf16) next to fp32: ms per pair per net and thread count, the composite's error."""
+    if not precision or "runs" not in precision:
+        return precision
+    return {"ms_per_pair": {f"{r['net']}_{r['precision']}_{r['threads']}t_batch{r['batch']}": round(r["per_pair_ms"], 1)
+                            for r in precision["runs"]},
+            "cpu_ms_per_pair": {f"{r['net']}_{r['precision']}_1t_batch{r['batch']}": round(r["cpu_per_pair_ms"], 1)
+                                for r in precision["runs"] if "cpu_per_pair_ms" in r},
+            "composite_error_int8": {k: precision["composite_error"].get(k) for k in ("pairs", "max_abs", "ssim_min", "ssim_mean")},
+            "calibration": precision.get("calibration"), "bf16": precision.get("bf16"), "note": precision.get("note")}
+
+
+def precision_lines(precision: dict | None) -> list[str]:
+    if not precision:
+        return []
+    if "runs" not in precision:
+        return ["", f"seed precision: {precision.get('error')}"]
+    lines = ["", f"seed GMM/TOM precision (real size, random weights; int8 calibrated on {precision['calibration']})",
+             f"{'net':5s} {'threads':>7s} {'batch':>5s} {'fp32 ms/pair':>13s} {'int8 ms/pair':>13s} {'speed-up':>9s}"
+             f"   CPU ms/pair fp32 → int8 (1 thread: not inflated by other processes' load)"]
+    runs = {(r["net"], r["precision"], r["threads"]): r for r in precision["runs"]}
+    for net, prec, threads in sorted(k for k in runs if k[1] == "int8"):
+        a, b = runs[(net, "fp32", threads)], runs[(net, "int8", threads)]
+        cpu = (f"   {a['cpu_per_pair_ms']:.1f} → {b['cpu_per_pair_ms']:.1f} ({a['cpu_per_pair_ms'] / b['cpu_per_pair_ms']:.2f}×)"
+               if "cpu_per_pair_ms" in b else "")
+        lines.append(f"{net.upper():5s} {threads:7d} {b['batch']:5d} {a['per_pair_ms']:13.1f} {b['per_pair_ms']:13.1f} "
+                     f"{a['per_pair_ms'] / b['per_pair_ms']:8.2f}×" + cpu)
+    load = precision["runs"][0].get("load_average") if precision["runs"] else None
+    if load:
+        lines.append(f"load average while timing: {load[0]} → {precision['runs'][-1]['load_average'][1]}")
+    err = precision.get("composite_error") or {}
+    if "max_abs" in err:
+        lines.append(f"int8 composite (256×192) vs fp32 on {err['pairs']} held-out pairs: max|Δ| {err['max_abs']:.3f}, "
+                     f"SSIM min {err['ssim_min']:.4f} mean {err['ssim_mean']:.4f}")
+    bf16 = precision.get("bf16") or {}
+    lines.append(f"bf16: {'available' if bf16.get('available') else bf16.get('reason')}")
+    lines.append(f"note: {precision.get('note')}")
+    return lines
 
 
 def _fmt(x, spec=".1f", none="—"):
@@ -67,6 +108,7 @@ def table(results: dict) -> str:
         lines.append("peak RSS of a fresh process, one net loaded and run at batch "
                      f"{memory[0]['batch']}: " + ", ".join(
                          f"{m['net']} {m['engine']} {m.get('rss_peak_mb', '?')} MB" for m in memory))
+    lines += precision_lines(results.get("precision"))
     batch = results.get("batch") or {}
     if batch.get("runs"):
         lines += ["", f"batch system, {batch.get('customers')} customers × {batch.get('garments')} garments "

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from models import framing as framings
+from models import settings
 from models.contract import (CHAIN_MODES, DEPRECATED_MODES, GARMENT_CATEGORIES, REPR_H, REPR_W,
                              VERSION_LABELS, BadInputError, ChainOptions, Composite, Person, check_image)
 from models.crop import centre_crop_box
@@ -75,6 +76,11 @@ def chain_version(options: ChainOptions | None = None) -> str:
     if options.mode == "auto":
         version += "/" + ",".join(f"{stage}={VERSION_LABELS[implementation(stage, 'auto').chain]}"
                                   for stage in REGISTRY)
+    # The seed GMM/TOM in another precision than fp32 render other composites (fp32 adds nothing:
+    # outputs made before the setting existed stay up to date).
+    precision = settings.current().onnx_precision
+    if precision != "fp32" and any(implementation(s, options.mode).chain == "seed" for s in ("warp", "render")):
+        version += f"/{precision}"
     return version
 
 

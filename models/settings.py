@@ -28,6 +28,8 @@ class Settings:
     chain: str                   # TRYON_CHAIN: auto | seed | geometric ("registry": old name of geometric)
     weights_dir: Path            # TRYON_WEIGHTS_DIR: weight files
     onnx_engine: str             # TRYON_ONNX_ENGINE: the seed GMM/TOM's engine, onnxruntime | cv2
+    onnx_precision: str          # TRYON_ONNX_PRECISION: the seed GMM/TOM's arithmetic, fp32 | int8 | bf16
+    calibration_dir: Path | None  # TRYON_CALIBRATION_DIR: photos an int8 GMM/TOM is calibrated on at load
     dnn_winograd: bool           # TRYON_DNN_WINOGRAD: cv2.dnn Winograd convolutions for GMM/TOM
     threads: int | None          # TRYON_THREADS: compute threads per process (None: the libraries' default)
     max_net_batch: int           # TRYON_MAX_NET_BATCH: largest batch of one GMM/TOM forward pass
@@ -50,6 +52,11 @@ def _from_environment() -> Settings:
         # onnxruntime by default: `make bench` ran the real-size GMM and TOM 1.5–3× faster than
         # cv2.dnn, with the composed output within 1e-4 (cv2 is the sample's engine).
         onnx_engine=_env("TRYON_ONNX_ENGINE", "onnxruntime"),
+        # fp32 by default: int8 (onnxruntime static quantization, models/onnx/precision.py) was
+        # ~2× faster in `make bench`, but its error could only be measured on random weights;
+        # a user with the real weights checks it first (`python -m tools.seed_precision`).
+        onnx_precision=_env("TRYON_ONNX_PRECISION", "fp32"),
+        calibration_dir=Path(_env("TRYON_CALIBRATION_DIR")) if _env("TRYON_CALIBRATION_DIR") else None,
         # Off by default: its transformed weights cost ~230 MB per net at real size, and `make
         # bench` found it no faster on this workload.
         dnn_winograd=_env("TRYON_DNN_WINOGRAD", "0") not in ("0", "false", "no", "off"),

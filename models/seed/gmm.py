@@ -12,6 +12,9 @@ OpenCV's virtual_try_on.py runs them (`get_warped_cloth`).
 The graph has one non-standard `Correlation` node: models.onnx.correlation's Python layer is
 registered before readNet. A rewritten GMM (Correlation replaced by standard ops,
 models/onnx/correlation_rewrite.py) loads the same way and needs no Python layer.
+
+TRYON_ONNX_PRECISION=int8 runs the int8 file derived from this one (models/onnx/precision.py,
+calibrated by models/seed/calibration.py), cut at the same two tensors.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from models.cache import ContentCache, content_key
 from models.contract import REPR_H, REPR_W, Person, WarpedGarments
 from models.garment_photo import garment_mask
 from models.onnx.batch import BatchRunner, read_onnx
+from models.onnx.precision import check_precision, configured_precision
 from models.onnx.runner import configured_engine
 from models.seed.representation import person_representation
 from models.seed.sampler import bilinear_sample
@@ -53,17 +57,25 @@ def cloth_blob(garments_bgr: list[np.ndarray]) -> np.ndarray:
                                   mean=(127.5, 127.5, 127.5), swapRB=True)
 
 
-def split_at_correlation(model: onnx.ModelProto):
+def correlation_cut(model: onnx.ModelProto) -> tuple[str, str] | None:
+    """The (person features, cloth features) tensors a GMM's Correlation node reads, or None for
+    a graph without exactly one (e.g. an already rewritten GMM)."""
+    corr = [n for n in model.graph.node if n.op_type == "Correlation"]
+    return (corr[0].input[0], corr[0].input[1]) if len(corr) == 1 else None
+
+
+def split_at_correlation(model: onnx.ModelProto, cut: tuple[str, str] | None = None):
     """(person branch, cloth branch, head) sub-graphs of a GMM cut at its Correlation node's two
-    inputs, or None for a graph without one (e.g. an already rewritten GMM: run whole).
+    inputs (or at `cut`, the same tensors in a derived graph, e.g. the int8 one), or None for a
+    graph without one (e.g. an already rewritten GMM: run whole).
     The two FeatureExtraction branches are ~95% of the GMM's arithmetic; the person's depends
     only on the customer, the cloth's only on the garment."""
     from onnx.utils import Extractor
 
-    corr = [n for n in model.graph.node if n.op_type == "Correlation"]
-    if len(corr) != 1:
+    cut = cut or correlation_cut(model)
+    if cut is None:
         return None
-    person_features, cloth_features = corr[0].input
+    person_features, cloth_features = cut
     extractor = Extractor(model)
     return (extractor.extract_model([GMM_INPUTS[0]], [person_features]),
             extractor.extract_model([GMM_INPUTS[1]], [cloth_features]),
@@ -77,16 +89,34 @@ class GMM:
     once per distinct agnostic tensor, the cloth branch once per distinct garment (both
     content-keyed caches: a worker renders the same garments for customer after customer),
     and only the small head (correlation + regression) per pair. Same θ as the whole graph.
-    A branch's features are 512×16×12 floats (393 KB at real size)."""
+    A branch's features are 512×16×12 floats (393 KB at real size).
+
+    `precision` (default TRYON_ONNX_PRECISION): "int8" runs the int8 file derived from `path`
+    (made on first use from TRYON_CALIBRATION_DIR's photos, then kept beside it: see
+    models/seed/calibration.py), split at the same tensors; `run_path` is the file that runs."""
 
     PERSON_CACHE, CLOTH_CACHE = 4, 64
 
-    def __init__(self, path):
-        self.path = str(path)
+    def __init__(self, path, precision: str | None = None):
+        self.path = self.run_path = str(path)
+        self.precision = configured_precision() if precision is None else check_precision(precision, configured_engine())
         try:
-            parts = split_at_correlation(onnx.load(self.path))
+            model = onnx.load(self.path)
+            parts = split_at_correlation(model)
         except Exception:  # noqa: BLE001 — not a readable ONNX file: read_onnx below names it
-            parts = None
+            model, parts = None, None
+        if model is not None and self.precision == "int8":
+            from models.seed.calibration import gmm_int8  # calibration runs this module's stage
+
+            cut = correlation_cut(model)
+            self.run_path = str(gmm_int8(self.path))
+            model = onnx.load(self.run_path)  # Correlation rewritten into standard ops, the cut tensors kept
+            try:
+                parts = split_at_correlation(model, cut) if cut else None
+            except Exception:  # noqa: BLE001 — a cut tensor the quantizer renamed: run the graph whole
+                parts = None
+        del model
+        path = self.run_path
         if parts is None:
             self.net = read_onnx(path)  # cv2.dnn (Correlation as a Python layer) or onnxruntime (rewritten)
             # The batch dimension is tried once; an export with batch 1 baked into a Reshape is
@@ -175,13 +205,19 @@ class GmmWarp(DeclaresWeights):
 
     @property
     def info(self) -> dict:
-        return {"impl": "cpvton_gmm", "weights": {GMM_ONNX.name: weights_record(GMM_ONNX, self.gmm.path)},
-                "engine": configured_engine()}
+        info = {"impl": "cpvton_gmm", "weights": {GMM_ONNX.name: weights_record(GMM_ONNX, self.gmm.path)},
+                "engine": configured_engine(), "precision": self.gmm.precision}
+        if self.gmm.run_path != self.gmm.path:
+            info["derived"] = os.path.basename(self.gmm.run_path)  # named by the source's checksum
+        return info
+
+    def inputs(self, person: Person, garments_bgr: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The GMM's inputs as the stage makes them: agnostic (1,22,256,192), cloth (N,3,256,192)."""
+        return person_representation(person, cpvton_original=self.cpvton_original), cloth_blob(garments_bgr)
 
     def warp(self, person: Person, garments_bgr: list[np.ndarray],
              garment_masks: list[np.ndarray | None] | None = None) -> WarpedGarments:
-        agnostic = person_representation(person, cpvton_original=self.cpvton_original)
-        cloth = cloth_blob(garments_bgr)
+        agnostic, cloth = self.inputs(person, garments_bgr)
         grid = cpvton_grid(self.gmm.theta(agnostic, cloth))
         scale_offset = 1 if self.cpvton_original else 2
         warped = bilinear_sample(cloth, grid, scale_offset)
