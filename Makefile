@@ -36,11 +36,14 @@ eval: venv models
 # Inputs for research try-on models (CP-VTON, VITON-HD, HR-VITON dataset layouts; README):
 # make prepare SRC=../shared/data/tryon OUT=prepared LAYOUT=viton-hd   a folder (SRC/persons, SRC/garments)
 # make prepare BUCKET=tryon LAYOUT=hr-viton                            the bucket, through the workers
+# FRAMING=person (default: each person in its upper-garment working crop, any photo) or
+# FRAMING=centre (the sample's 4:3 centre crop: photos already framed like the datasets)
 LAYOUT ?= viton-hd
+FRAMING ?= person
 prepare: venv models
 	@if [ -z "$(BUCKET)" ] && { [ -z "$(SRC)" ] || [ "$(origin OUT)" != "command line" ]; }; then \
-	  echo "prepare: give SRC=<folder> OUT=<folder> (or BUCKET=<bucket>) and LAYOUT=cp-vton|viton-hd|hr-viton" >&2; exit 2; fi
-	$(PYBIN) -m tools.prepare $(if $(BUCKET),--bucket $(BUCKET) --wait,$(SRC) $(OUT)) --layout $(LAYOUT) $(PREPARE_ARGS)
+	  echo "prepare: give SRC=<folder> OUT=<folder> (or BUCKET=<bucket>) and LAYOUT=cp-vton|viton-hd|hr-viton [FRAMING=person|centre]" >&2; exit 2; fi
+	$(PYBIN) -m tools.prepare $(if $(BUCKET),--bucket $(BUCKET) --wait,$(SRC) $(OUT)) --layout $(LAYOUT) --framing $(FRAMING) $(PREPARE_ARGS)
 
 bench: venv models
 	$(PYBIN) -m bench $(BENCH_ARGS)

@@ -19,6 +19,7 @@ The stage protocols are in models/contract.py (PoseStage, ParsingStage, WarpStag
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -118,6 +119,16 @@ def framing_of(options: ChainOptions, stage: dict) -> str:
     render = stage.get("render")
     side = render.chain if render is not None else implementation("render", options.mode).chain
     return "person" if side == "geometric" else "centre"
+
+
+def options_for_framing(framing: str, options: ChainOptions | None = None) -> ChainOptions:
+    """`options` (default: the settings') preparing persons in `framing` ("centre" or "person"):
+    `options` itself where its framing already comes to that (same chain_version, so the persons
+    render runs cached are the same), else a copy with the framing set. Checks files only."""
+    if framing not in ("centre", "person"):
+        raise ValueError(f"framing {framing!r}: expected centre or person")
+    options = options or ChainOptions()
+    return options if framing_of(options, {}) == framing else dataclasses.replace(options, framing=framing)
 
 
 def loaded_stages(options: ChainOptions | None = None) -> tuple[ChainOptions, dict]:

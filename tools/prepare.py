@@ -1,11 +1,16 @@
 """Prepare inputs for research try-on models: person and garment photos → a dataset folder in the
 layout CP-VTON (`cp-vton`, 192×256), VITON-HD (`viton-hd`, 768×1024) or HR-VITON (`hr-viton`) reads.
 
-    python -m tools.prepare SRC OUT --layout cp-vton|viton-hd|hr-viton [--persons persons]
-        [--garments garments] [--split test] [--chain auto|seed|geometric]
-    python -m tools.prepare --bucket BUCKET --layout … [--customers customers/] [--catalogue catalogue/]
-        [--prefix export/] [--split test] [--wait] [--timeout S]
-    make prepare SRC=… OUT=… LAYOUT=…        make prepare BUCKET=… LAYOUT=…
+    python -m tools.prepare SRC OUT --layout cp-vton|viton-hd|hr-viton [--framing person|centre]
+        [--persons persons] [--garments garments] [--split test] [--chain auto|seed|geometric]
+    python -m tools.prepare --bucket BUCKET --layout … [--framing person|centre] [--customers customers/]
+        [--catalogue catalogue/] [--prefix export/] [--split test] [--wait] [--timeout S]
+    make prepare SRC=… OUT=… LAYOUT=… [FRAMING=centre]        make prepare BUCKET=… LAYOUT=… [FRAMING=…]
+
+Framing (models.export.FRAMINGS): `person` (default) exports each person in its upper-garment
+working crop (models.chain.frame_person: 3:4, the torso at the share the VITON-HD-style photos
+have), whatever the photo's framing; `centre` exports the sample's 4:3 centre crop, for photos
+already framed like those datasets (theirs are copied byte for byte at the layout's size).
 
 Folder: the photos under SRC/persons/ and SRC/garments/ (sub-folders included) → OUT/<split>/…,
 OUT/<split>_pairs.txt (every person × every garment) and OUT/report.json. Bucket: the customer
@@ -26,7 +31,7 @@ import json
 import sys
 from pathlib import Path
 
-from models.export import LAYOUTS
+from models.export import DEFAULT_FRAMING, FRAMINGS, LAYOUTS
 from models.weights import MissingWeightsError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_ACTIVE = 1, 2, 3
@@ -45,9 +50,9 @@ def _summary(report: dict, where: str) -> int:
     for warning in report["warnings"]:
         print(f"warning: {warning}")
     c = report["counts"]
-    print(f"{report['layout']}: {c['persons_exported']}/{c['persons']} persons, {c['garments_exported']}/"
-          f"{c['garments']} garments, {c['pairs']} pairs in {report['pairs_file']}; {c['failed']} failed, "
-          f"{c['invalid_inputs']} invalid → {where}")
+    print(f"{report['layout']} ({report['framing']} framing): {c['persons_exported']}/{c['persons']} persons, "
+          f"{c['garments_exported']}/{c['garments']} garments, {c['pairs']} pairs in {report['pairs_file']}; "
+          f"{c['failed']} failed, {c['invalid_inputs']} invalid → {where}")
     return 0 if report["ok"] else EXIT_FAILED
 
 
@@ -75,17 +80,19 @@ def _list_images(folder: Path, max_bytes: int) -> tuple[list[tuple[str, str, Pat
 
 
 def export_folder(src: Path, out: Path, layout: str, *, persons: str = "persons", garments: str = "garments",
-                  split: str = "test", chain_mode: str | None = None) -> dict:
-    """Write the dataset of SRC's photos into OUT; the report (also written as OUT/report.json)."""
+                  split: str = "test", chain_mode: str | None = None, framing: str = DEFAULT_FRAMING) -> dict:
+    """Write the dataset of SRC's photos into OUT, each person framed as `framing` says; the
+    report (also written as OUT/report.json)."""
     from models import chain
     from models.contract import BadInputError, ChainOptions
-    from models.export import garment_files, pairs_text, person_files
+    from models.export import FRAMED_CATEGORY, check_framing, garment_files, pairs_text, person_files
     from models.export.run import assign_names, bad_input_reason, build_report, exported, failed, now
     from worker.config import settings
     from worker.images import decode_image
 
     max_bytes = settings().max_input_bytes
-    options = ChainOptions(mode=chain_mode) if chain_mode else ChainOptions()
+    options = chain.options_for_framing(check_framing(framing),
+                                        ChainOptions(mode=chain_mode) if chain_mode else ChainOptions())
     created = now()
     listed, invalid = {}, []
     for kind, sub in (("person", persons), ("garment", garments)):
@@ -111,7 +118,7 @@ def export_folder(src: Path, out: Path, layout: str, *, persons: str = "persons"
                 body = path.read_bytes()
                 image = decode_image(body, key, max_bytes)
                 if kind == "person":
-                    person = chain.prepare_person(image, options, name=key)
+                    person = chain.frame_person(chain.prepare_person(image, options, name=key), FRAMED_CATEGORY)
                     files = person_files(layout, person, name, split, source=body)
                 else:
                     files = garment_files(layout, image, name, split, source=body)
@@ -120,7 +127,8 @@ def export_folder(src: Path, out: Path, layout: str, *, persons: str = "persons"
                 continue
             write(files)
             results[kind].append(exported(key, name, files, kind=kind))
-    report = build_report(layout, split=split, source=str(src), chain=chain.chain_version(options), created=created,
+    report = build_report(layout, split=split, source=str(src), chain=chain.chain_version(options),
+                          framing=framing, created=created,
                           persons=results["person"], garments=results["garment"], invalid=invalid)
     out.mkdir(parents=True, exist_ok=True)
     ok = lambda rs: [r["name"] for r in rs if r["status"] == "exported"]  # noqa: E731
@@ -149,13 +157,14 @@ def export_bucket(args) -> int:
     client = redis.Redis.from_url(s.redis_url)
     try:
         summary = start_export(storage, client, s, send_export, layout=args.layout, split=args.split,
-                               prefix=args.prefix)
+                               prefix=args.prefix, framing=args.framing)
     except ExportActiveError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_ACTIVE
     report_key = f"{summary['root']}report.json"
-    print(f"export {summary['run_id']}: {summary['persons']} persons, {summary['garments']} garments, "
-          f"{summary['invalid']} invalid; {summary['items']} tasks → s3://{s.bucket}/{summary['root']}")
+    print(f"export {summary['run_id']} ({args.framing} framing): {summary['persons']} persons, "
+          f"{summary['garments']} garments, {summary['invalid']} invalid; {summary['items']} tasks → "
+          f"s3://{s.bucket}/{summary['root']}")
     print(f"report: s3://{s.bucket}/{report_key}")
     if not args.wait:
         for item in summary["invalid_list"]:
@@ -187,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("src", nargs="?", help="folder holding the person and garment photos")
     ap.add_argument("out", nargs="?", help="dataset folder to write")
     ap.add_argument("--layout", required=True, choices=sorted(LAYOUTS), help="which project's dataset layout")
+    ap.add_argument("--framing", choices=FRAMINGS, default=DEFAULT_FRAMING,
+                    help="person (default): each person in its upper-garment working crop, the framing of the "
+                         "VITON-HD-style datasets, for photos in any framing; centre: the sample's 4:3 centre "
+                         "crop, for photos already framed like the datasets (theirs are copied unchanged)")
     ap.add_argument("--split", default="test", help="the loaders' datamode / dataset_mode folder (default test)")
     ap.add_argument("--persons", default="persons", help="folder of person photos under SRC (default persons)")
     ap.add_argument("--garments", default="garments", help="folder of garment photos under SRC (default garments)")
@@ -212,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     _say_left_out(lay)
     try:
         report = export_folder(Path(args.src), Path(args.out), args.layout, persons=args.persons,
-                               garments=args.garments, split=args.split, chain_mode=args.chain)
+                               garments=args.garments, split=args.split, chain_mode=args.chain,
+                               framing=args.framing)
     except (FileNotFoundError, MissingWeightsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,8 +1,8 @@
 """A bucket export (`make prepare BUCKET=… LAYOUT=…`) on the batch workers: customer photos and
 catalogue garments → a research dataset layout under `export/<layout>/` in the same bucket.
 
-    ExportPlan     what one export writes: layout, split, every person and garment (key, ETag,
-                   size, exported name), the prefixes; its JSON form in Redis
+    ExportPlan     what one export writes: layout, framing, split, every person and garment (key,
+                   ETag, size, exported name), the prefixes; its JSON form in Redis
     ExportBook     the export's bookkeeping in Redis (items recorded once each, completion, the
                    report written once, lost items sent again)
     ExportLock     one active export per (bucket, layout)
@@ -10,8 +10,11 @@ catalogue garments → a research dataset layout under `export/<layout>/` in the
                    cache and key as render runs) or a chunk of garments → files in the bucket
 
 Items: 'p<i>' is person i, 'g<a>-<b>' garments a..b-1. A person's files come from its cached
-Person (`worker/person_cache.py`, keyed by photo content and chain version), so customers a
-render run has prepared are not analysed again. A bad input (undecodable, no person, no garment,
+Person (`worker/person_cache.py`, keyed by photo content and chain version), framed as the plan
+says (models.export.FRAMINGS: `person`, the default, is the upper-garment working crop of the
+person-framed Person render runs prepare and cache, so customers a render run has prepared are
+not analysed again; `centre` prepares, and caches, centre-framed persons of its own where the
+render runs' framing is not centre: models.chain.options_for_framing). A bad input (undecodable, no person, no garment,
 a keypoint the layout needs missing) fails only its own item, with the reason in the report,
 as a render run's pairs do. When every item is recorded, whoever recorded last writes
 `export/<layout>/<split>_pairs.txt` (every exported person × every exported garment) and
@@ -36,7 +39,7 @@ import botocore.exceptions
 import redis
 
 from models.contract import BadInputError
-from models.export import garment_files, pairs_text, person_files
+from models.export import DEFAULT_FRAMING, FRAMED_CATEGORY, garment_files, pairs_text, person_files
 from models.export.run import bad_input_reason, build_report, exported, failed
 from worker.images import decode_image
 from worker.keys import validate_key
@@ -93,6 +96,7 @@ class ExportPlan:
     garments: list[ExportInput]
     invalid: list[dict] = field(default_factory=list)
     chunk_size: int = 32
+    framing: str = DEFAULT_FRAMING   # how persons are framed in the exported images
 
     def items(self) -> list[str]:
         size = max(1, self.chunk_size)
@@ -120,7 +124,7 @@ class ExportPlan:
                 "catalogue_prefix": self.catalogue_prefix, "root": self.root,
                 "persons": [[o.key, o.etag, o.size, o.name] for o in self.persons],
                 "garments": [[o.key, o.etag, o.size, o.name] for o in self.garments],
-                "invalid": self.invalid, "chunk_size": self.chunk_size}
+                "invalid": self.invalid, "chunk_size": self.chunk_size, "framing": self.framing}
 
     @classmethod
     def from_json(cls, data: dict) -> "ExportPlan":
@@ -236,7 +240,7 @@ class ExportBook:
             persons = [r for r in results if r.get("kind") == "person"]
             garments = [r for r in results if r.get("kind") == "garment"]
             report = build_report(plan.layout, split=plan.split, source=plan.source, chain=plan.chain,
-                                  created=plan.created, persons=persons, garments=garments,
+                                  framing=plan.framing, created=plan.created, persons=persons, garments=garments,
                                   invalid=plan.invalid, run_id=plan.run_id)
             names = ([r["name"] for r in report["persons"] if r["status"] == "exported"],
                      [r["name"] for r in report["garments"] if r["status"] == "exported"])
@@ -305,13 +309,17 @@ def _fetch(storage: Storage, key: str) -> bytes:
 
 
 def export_person(storage: Storage, cache: PersonCache, chain, plan: ExportPlan, index: int, chain_version: str,
-                  max_bytes: int) -> dict:
+                  max_bytes: int, options=None) -> dict:
+    """Person `index` of the plan: prepared with `options` (cached under `chain_version`, their
+    version), framed for the plan's framing, its files written."""
     entry = plan.persons[index]
     try:
         body = _fetch(storage, entry.key)
         photo = decode_image(body, entry.key, max_bytes)
         person, cached = cache.get_or_compute(cache.key(body, chain_version), photo,
-                                              lambda: chain.prepare_person(photo, name=entry.key))
+                                              lambda: chain.prepare_person(photo, options, name=entry.key))
+        person.name = entry.key  # a refusal of the framing names this photo
+        person = chain.frame_person(person, FRAMED_CATEGORY)  # centre-framed: unchanged
         files = person_files(plan.layout, person, entry.name, plan.split, source=body)
     except BadInputError as e:
         return failed(entry.key, entry.name, bad_input_reason(e, entry.key, entry.name), kind="person")
@@ -332,10 +340,12 @@ def export_garment(storage: Storage, plan: ExportPlan, index: int, max_bytes: in
 
 
 def export_item(storage: Storage, cache: PersonCache, chain, plan: ExportPlan, item: str, chain_version: str,
-                max_bytes: int) -> list[dict]:
-    """One message's results: [a person's] or [each garment's of the chunk]."""
+                max_bytes: int, options=None) -> list[dict]:
+    """One message's results: [a person's] or [each garment's of the chunk]. `options`: the
+    ChainOptions persons are prepared with for the plan's framing (None: the settings'), and
+    `chain_version` theirs (export_tasks: models.chain.options_for_framing)."""
     if item.startswith("p"):
-        return [export_person(storage, cache, chain, plan, int(item[1:]), chain_version, max_bytes)]
+        return [export_person(storage, cache, chain, plan, int(item[1:]), chain_version, max_bytes, options)]
     a, b = _garment_range(item)
     return [export_garment(storage, plan, gi, max_bytes) for gi in range(a, b)]
 

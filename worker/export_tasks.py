@@ -18,6 +18,7 @@ from worker.tasks import RETRY_ON, queue_length
 log = logging.getLogger(__name__)
 
 _PLANS: dict[str, ExportPlan] = {}  # per process: an export's plan is read from Redis once
+_CHAINS: dict[str, tuple] = {}      # per process: framing → (ChainOptions, chain version)
 
 
 def _book(ctx, run: str) -> ExportBook:
@@ -33,6 +34,19 @@ def _plan(ctx, run: str) -> ExportPlan | None:
             _PLANS.pop(next(iter(_PLANS)))
         _PLANS[run] = plan
     return _PLANS[run]
+
+
+def export_chain(ctx, framing: str) -> tuple:
+    """(ChainOptions, chain version) an export in `framing` prepares persons with: this worker's
+    own (ctx.chain_version, what render runs cache persons under) where its framing is that one,
+    else the same with the framing set (models.chain.options_for_framing)."""
+    if framing not in _CHAINS:
+        from models import chain
+        from models.contract import ChainOptions
+
+        options = chain.options_for_framing(framing)
+        _CHAINS[framing] = (options, ctx.chain_version if options == ChainOptions() else chain.chain_version(options))
+    return _CHAINS[framing]
 
 
 class RecordingExportTask(Task):
@@ -63,7 +77,8 @@ def export_item_task(self, run: str, item: str) -> dict:
         log.warning("export %s: plan expired or unknown; dropping item %s", run, item)
         return {"run": run, "item": item, "dropped": "unknown export"}
     storage = ctx.storage(plan)
-    results = export_item(storage, ctx.cache, chain, plan, item, ctx.chain_version, ctx.settings.max_input_bytes)
+    options, version = export_chain(ctx, plan.framing)
+    results = export_item(storage, ctx.cache, chain, plan, item, version, ctx.settings.max_input_bytes, options)
     book = _book(ctx, run)
     book.record(item, results)
     book.try_finalize(storage)
@@ -73,7 +88,8 @@ def export_item_task(self, run: str, item: str) -> dict:
 
 def send_export(plan: ExportPlan, item: str) -> None:
     export_item_task.apply_async(kwargs={"run": plan.run_id, "item": item},
-                                 kwargsrepr=f"run={plan.run_id!r}, layout={plan.layout!r}, item={plan.describe(item)!r}",
+                                 kwargsrepr=f"run={plan.run_id!r}, layout={plan.layout!r}, framing={plan.framing!r}, "
+                                            f"item={plan.describe(item)!r}",
                                  ignore_result=True)
 
 

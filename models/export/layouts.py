@@ -81,6 +81,23 @@ LAYOUTS: dict[str, Layout] = {
 }
 
 
+# How each person is framed in the exported image (`tools.prepare --framing`):
+#   person  its upper-garment working crop (chain.frame_person(person, "upper"), models/framing.py:
+#           3:4, the torso 0.42 of the height, the neck at 0.335 from the top: the framing of the
+#           VITON / VITON-HD photos those models were trained on), whatever the photo's framing;
+#   centre  the OpenCV sample's 4:3 centre crop of the photo: for photos already framed like the
+#           datasets (theirs: copied byte for byte where the crop is the whole photo at the size).
+FRAMINGS = ("person", "centre")
+DEFAULT_FRAMING = "person"
+FRAMED_CATEGORY = "upper"   # the three layouts are datasets of upper garments
+
+
+def check_framing(name: str) -> str:
+    if name not in FRAMINGS:
+        raise ValueError(f"framing {name!r}: expected one of {', '.join(FRAMINGS)}")
+    return name
+
+
 def layout(name: str) -> Layout:
     try:
         return LAYOUTS[name]
@@ -143,7 +160,9 @@ def _person_jpeg(person: Person, size_wh, source: bytes | None) -> tuple[np.ndar
 
 def person_files(layout_name: str, person: Person, name: str, split: str = "test",
                  source: bytes | None = None) -> ExportedFiles:
-    """The files of one person in a layout. `person`: with its photo; `name`: exported_name();
+    """The files of one person in a layout. `person`: with its photo, in the crop to export (the
+    export's framing: `chain.frame_person(person, FRAMED_CATEGORY)` for "person", the centre
+    crop's Person as it is for "centre"); `name`: exported_name();
     `source`: the photo's file bytes (copied unchanged where they already are the layout's
     image). Raises BadInputError when the layout needs a keypoint the Person lacks."""
     lay = layout(layout_name)

@@ -2,7 +2,7 @@
 folder export (`tools/prepare.py`) and the bucket export (`worker/export_job.py`).
 
     names, invalid = assign_names([(key, stem), …])      # key → exported name; clashes reported
-    report = build_report(layout, split=…, source=…, chain=…, persons=[…], garments=[…], invalid=[…])
+    report = build_report(layout, split=…, source=…, chain=…, framing=…, persons=[…], garments=[…], invalid=[…])
 
 An item's result (one per person photo or garment photo, as a render run records pairs):
     {"key": "persons/alice.jpg", "name": "alice", "status": "exported" | "failed",
@@ -55,7 +55,7 @@ def bad_input_reason(error: BadInputError, key: str, name: str | None) -> str:
     return text if key in text else f"{key}: {text}"
 
 
-def build_report(layout_name: str, *, split: str, source: str, chain: str, created: str,
+def build_report(layout_name: str, *, split: str, source: str, chain: str, framing: str, created: str,
                  persons: list[dict], garments: list[dict], invalid: list[dict], run_id: str | None = None) -> dict:
     lay = layout(layout_name)
     persons = sorted(persons, key=lambda r: r["key"])
@@ -75,7 +75,8 @@ def build_report(layout_name: str, *, split: str, source: str, chain: str, creat
               "pairs": len(ok_p) * len(ok_g)}
     report = {
         "layout": lay.name, "read_by": lay.reads, "size": list(lay.size), "split": split,
-        "pairs_file": lay.pairs_file(split), "source": source, "chain": chain, "created": created,
+        "pairs_file": lay.pairs_file(split), "source": source, "chain": chain, "framing": framing,
+        "created": created,
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "counts": counts, "ok": not failures and not invalid,
         "left_out": [{"folder": f"{split}/{folder}/", "reason": why} for folder, why in lay.left_out],

@@ -1,9 +1,12 @@
 """End to end: `python -m tools.prepare --bucket … --wait` (what `make prepare BUCKET=… LAYOUT=…`
 runs) on SeaweedFS + Redis + a real Celery worker running the real chain.
 
-A render run first fills the person cache; the export then reuses those persons (none is
-analysed again), writes export/<layout>/… into the bucket with the same bytes a folder export of
-the same photos writes, reports each bad input with its reason and goes on with the rest.
+A render run first fills the person cache; the export (default framing: `person`, the framing
+render runs prepare persons in) then reuses those persons (none is analysed again), writes
+export/<layout>/… into the bucket with the same bytes a folder export of the same photos writes,
+reports each bad input with its reason and goes on with the rest. A `--framing centre` export
+prepares centre-framed persons of its own (cached: a second one reuses them), the same bytes as
+a folder export in that framing.
 """
 from __future__ import annotations
 
@@ -89,20 +92,60 @@ def test_bucket_export_reuses_the_persons_the_render_run_cached(bucket_export):
     assert len(persons) == 2 and all(p["person_cached"] for p in persons), persons
 
 
-def test_bucket_and_folder_exports_write_the_same_bytes(bucket_export, tmp_path):
+def _same_bytes_as_a_folder_export(st, src, out, root: str, bucket_report: dict, framing: str) -> None:
     from tools.prepare import export_folder
 
-    st = bucket_export["storage"]
-    report = export_folder(bucket_export["src"], tmp_path, "viton-hd", persons="customers", garments="catalogue",
-                           chain_mode="geometric")
+    report = export_folder(src, out, "viton-hd", persons="customers", garments="catalogue",
+                           chain_mode="geometric", framing=framing)
     assert report["counts"]["persons_exported"] == 2 and report["counts"]["garments_exported"] == 2
-    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     for rel in written:
         if rel == "report.json":
             continue
-        assert st.get(f"export/viton-hd/{rel}").body == (tmp_path / rel).read_bytes(), rel
-    bucket_files = {o.key[len("export/viton-hd/"):] for o in st.list("export/viton-hd/")}
+        assert st.get(f"{root}{rel}").body == (out / rel).read_bytes(), rel
+    bucket_files = {o.key[len(root):] for o in st.list(root)}
     assert bucket_files == set(written)
-    local = json.loads((tmp_path / "report.json").read_text())
-    for field in ("failures", "invalid", "counts"):
-        assert local[field] == bucket_export["report"][field], field
+    local = json.loads((out / "report.json").read_text())
+    for field in ("failures", "invalid", "counts", "framing", "chain"):
+        assert local[field] == bucket_report[field], field
+
+
+def test_bucket_and_folder_exports_write_the_same_bytes(bucket_export, tmp_path):
+    assert bucket_export["report"]["framing"] == "person"
+    _same_bytes_as_a_folder_export(bucket_export["storage"], bucket_export["src"], tmp_path, "export/viton-hd/",
+                                   bucket_export["report"], "person")
+
+
+@pytest.fixture(scope="module")
+def centre_exports(bucket_export, stack):
+    """Two `--framing centre` exports after the default one (under export-centre/, beside it):
+    viton-hd, then cp-vton."""
+    st = bucket_export["storage"]
+
+    def run(layout):
+        done = subprocess.run([sys.executable, "-m", "tools.prepare", "--bucket", "e2e-export", "--layout", layout,
+                               "--framing", "centre", "--prefix", "export-centre/", "--wait", "--timeout", "400"],
+                              env=stack.env, capture_output=True, text=True, timeout=600)
+        return done, st.get_json(f"export-centre/{layout}/report.json")
+    return {layout: run(layout) for layout in ("viton-hd", "cp-vton")}
+
+
+def test_a_centre_export_prepares_and_caches_its_own_persons(bucket_export, centre_exports):
+    """The render run's persons are person-framed: a centre export cannot use them; it prepares
+    centre-framed ones (under another chain version), which the next centre export reuses."""
+    first, second = centre_exports["viton-hd"][1], centre_exports["cp-vton"][1]
+    for report in (first, second):
+        assert report["framing"] == "centre" and report["counts"]["persons_exported"] == 2, report
+    assert report["chain"] != bucket_export["report"]["chain"]
+    assert [p["person_cached"] for p in first["persons"] if p["status"] == "exported"] == [False, False]
+    assert [p["person_cached"] for p in second["persons"] if p["status"] == "exported"] == [True, True]
+    run = centre_exports["viton-hd"][0]
+    assert run.returncode == 1 and "(centre framing)" in run.stdout, run.stdout + run.stderr
+
+
+def test_a_centre_export_writes_the_centre_crop_like_a_folder_export(bucket_export, centre_exports, tmp_path):
+    st = bucket_export["storage"]
+    _same_bytes_as_a_folder_export(st, bucket_export["src"], tmp_path, "export-centre/viton-hd/",
+                                   centre_exports["viton-hd"][1], "centre")
+    person = st.get("export/viton-hd/test/image/astronaut.jpg").body
+    assert st.get("export-centre/viton-hd/test/image/astronaut.jpg").body != person    # another framing

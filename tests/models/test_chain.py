@@ -47,6 +47,22 @@ def test_an_unknown_chain_is_refused_by_name():
         chain.stages(("bogus", False))
 
 
+def test_options_for_a_framing_keep_the_defaults_where_they_frame_that_way():
+    """The research export asks for a framing; where the options' own (auto) framing comes to
+    it, they are returned as they are: same chain version, the render runs' cached persons."""
+    geometric, seed = ChainOptions(mode="geometric"), ChainOptions(mode="seed")
+    assert chain.options_for_framing("person", geometric) is geometric   # auto: person for the geometric renderer
+    assert chain.options_for_framing("centre", seed) is seed             # auto: centre for the seed renderer
+    centre = chain.options_for_framing("centre", geometric)
+    assert (centre.mode, centre.framing) == ("geometric", "centre") and geometric.framing == "auto"
+    assert chain.chain_version(centre) != chain.chain_version(geometric)
+    assert chain.options_for_framing("person", seed).framing == "person"
+    framed = ChainOptions(mode="geometric", framing="person")
+    assert chain.options_for_framing("person", framed) is framed
+    with pytest.raises(ValueError, match="framing 'auto'"):
+        chain.options_for_framing("auto", geometric)
+
+
 def test_every_stage_has_a_seed_and_a_geometric_implementation():
     for stage, impls in chain.REGISTRY.items():
         assert [impl.chain for impl in impls] == ["seed", "geometric"], stage

@@ -32,3 +32,7 @@ def test_the_planner_names_inputs_and_reports_clashes(s3):
     assert plan.root == "export/hr-viton/" and plan.garments[0].name == "tee"
     with pytest.raises(ValueError, match="layout 'nope'"):
         build_export_plan(s3, s, "r2", "nope", "test", "chain")
+    assert plan.framing == "person"                                                # the default
+    assert build_export_plan(s3, s, "r3", "cp-vton", "test", "chain", framing="centre").framing == "centre"
+    with pytest.raises(ValueError, match="framing 'auto'"):
+        build_export_plan(s3, s, "r4", "cp-vton", "test", "chain", framing="auto")

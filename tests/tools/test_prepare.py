@@ -1,8 +1,12 @@
 """`python -m tools.prepare` on the shared photos (../shared/data/tryon: 14 persons, 19 garments), one
-export per layout, every file checked the way its project's dataset loader reads it (PIL and
-numpy, as the loaders do; the facts are quoted beside each check), then the round trip: the
-project's own single-pair CLI (`tools.tryon --pose-json … --parse …`) reads the exported pose
-and parse and renders the same composite as from the photo itself.
+export per layout and framing (`person`, the default: each person's upper-garment working crop;
+`--framing centre`: the sample's centre crop), every file checked the way its project's dataset
+loader reads it (PIL and numpy, as the loaders do; the facts are quoted beside each check), the
+exported image checked against its framing (centre: the datasets' own photos byte for byte;
+person: the upper working crop, torso at the framing's share), then the round trip: the
+project's own single-pair CLI (`tools.tryon --pose-json … --parse …`) reads the exported pose and
+parse and renders the exported image into the same composite as the pose and parse the chain
+had for that crop.
 
 Loader facts (CP-VTON cp_dataset.py, CP-VTON+ cp_dataset.py, VITON-HD datasets.py, HR-VITON
 cp_dataset.py / cp_dataset_test.py): data under <root>/<datamode>/, the pairs list at
@@ -11,6 +15,7 @@ cp_dataset.py / cp_dataset_test.py): data under <root>/<datamode>/, the pairs li
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -45,14 +50,33 @@ def _prepare(*args, env=None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
-@pytest.fixture(scope="module", params=sorted(SIZES))
+EXPORTS = [(layout, framing) for layout in sorted(SIZES) for framing in ("person", "centre")]
+
+
+@pytest.fixture(scope="module", params=EXPORTS, ids=[f"{layout}-{framing}" for layout, framing in EXPORTS])
 def export(request, tryon_data, tmp_path_factory):
-    """(layout, root, report, run): one `python -m tools.prepare` of the shared photos."""
-    layout = request.param
-    root = tmp_path_factory.mktemp(layout)
-    run = _prepare(tryon_data, root, "--layout", layout, env={"TRYON_CHAIN": "geometric"})
+    """(layout, root, report, run): one `python -m tools.prepare` of the shared photos; the
+    person framing as the default (no --framing), the centre framing asked for."""
+    layout, framing = request.param
+    root = tmp_path_factory.mktemp(f"{layout}-{framing}")
+    run = _prepare(tryon_data, root, "--layout", layout, *(["--framing", framing] if framing != "person" else []),
+                   env={"TRYON_CHAIN": "geometric"})
     assert run.returncode == 0, run.stdout + run.stderr
-    return layout, root, json.loads((root / "report.json").read_text()), run
+    report = json.loads((root / "report.json").read_text())
+    assert report["framing"] == framing and f"({framing} framing)" in run.stdout
+    return layout, root, report, run
+
+
+@functools.lru_cache(maxsize=None)
+def _chain_person(photo: str, framing: str):
+    """The Person the export had for a photo: prepared in `framing` (the geometric chain, as
+    the exports run) and framed for the export (an upper garment's working crop; centre: as is)."""
+    from models import chain
+    from models.contract import ChainOptions
+
+    options = chain.options_for_framing(framing, ChainOptions(mode="geometric"))
+    person = chain.prepare_person(cv2.imread(photo), options, name=Path(photo).name)
+    return chain.frame_person(person, "upper")
 
 
 def _pairs(root: Path) -> list[tuple[str, str]]:
@@ -209,6 +233,97 @@ def test_hr_viton_agnostic_maps(export):
         assert np.abs(agn[head] - photo[head]).mean() < 4, name
 
 
+# The shared photos framed like the datasets, at each layout's size: 192×256 (CP-VTON's VITON
+# photos) and 768×1024 (VITON-HD's).
+NATIVE = {"cp-vton": ["000001_0", "000010_0", "000174_0", "000258_0", "000501_0", "003491_0", "019561_0"],
+          "viton-hd": ["00006_00", "00891_00", "03615_00", "07445_00", "07573_00", "08909_00", "10549_00"]}
+NATIVE["hr-viton"] = NATIVE["viton-hd"]
+POSE_PARSE = {"cp-vton": ("pose", "image-parse"), "viton-hd": ("openpose-json", "image-parse"),
+              "hr-viton": ("openpose_json", "image-parse-v3")}
+
+
+def _framing(root: Path) -> str:
+    return json.loads((root / "report.json").read_text())["framing"]
+
+
+def test_centre_framing_copies_the_datasets_own_photos_and_person_framing_crops_each_person(export, tryon_data):
+    """centre: a photo of the layout's size is its own centre crop, so the file is copied byte
+    for byte; person: the image is each person's upper working crop, never the photo itself."""
+    layout, root, report, _ = export
+    for name in NATIVE[layout]:
+        exported = (root / "test" / "image" / f"{name}.jpg").read_bytes()
+        photo = (tryon_data / "persons" / f"{name}.jpg").read_bytes()
+        assert (exported == photo) == (report["framing"] == "centre"), name
+
+
+def _torso_share(pose: np.ndarray, height: int) -> float:
+    """Neck → mid-hip over the image's height, from an exported pose (COCO-18 or BODY_25)."""
+    neck, hips = (pose[1], pose[[8, 11]]) if len(pose) == 18 else (pose[1], pose[[9, 12]])
+    return float(np.hypot(*(neck[:2] - hips[:, :2].mean(axis=0))) / height)
+
+
+def test_person_framing_exports_the_upper_working_crop(export, tryon_data):
+    """Every person at the layout's size with the torso at the upper framing's share of the
+    height (models/framing.py: 0.42, the VITON-HD photos' median), whatever the photo's own
+    size and framing; the pixels are the chain's working crop of the photo, resized."""
+    from models.export.encode import resize_to
+    from models.framing import FRAMINGS
+
+    layout, root, report, _ = export
+    if report["framing"] != "person":
+        return
+    w, h = SIZES[layout]
+    folder, key = {"cp-vton": ("pose", "pose_keypoints"), "viton-hd": ("openpose-json", "pose_keypoints_2d"),
+                   "hr-viton": ("openpose_json", "pose_keypoints_2d")}[layout]
+    shares = []
+    for path in sorted((root / "test" / "image").iterdir()):
+        image = cv2.imread(str(path))
+        assert image.shape[:2] == (h, w), path.name
+        doc = json.loads((root / "test" / folder / f"{path.stem}_keypoints.json").read_text())
+        shares.append(_torso_share(np.array(doc["people"][0][key]).reshape(-1, 3), h))
+    assert len(shares) == 14
+    np.testing.assert_allclose(shares, FRAMINGS["upper"].share, atol=0.005)
+    for name in ("000001_0", "00891_00"):   # one of each size: the working crop, resized
+        person = _chain_person(str(tryon_data / "persons" / f"{name}.jpg"), "person")
+        assert person.framing == "person" and person.crop_box != (0, 0, *person.photo.shape[1::-1])
+        expected = resize_to(np.ascontiguousarray(person.crop), (w, h)).astype(int)
+        exported = cv2.imread(str(root / "test" / "image" / f"{name}.jpg")).astype(int)
+        assert np.abs(exported - expected).mean() < 3, name
+
+
+def _chain_annotations(layout: str, person) -> tuple[np.ndarray, np.ndarray]:
+    """(COCO-18 keypoints in pixels of the exported image, label ids at the layout's size) of the
+    chain's Person, in the ids the layout's parse files hold (VITON-HD's: 10 the neck, < 20)."""
+    from models.body import parse_at
+    from models.contract import REPR_H, REPR_W
+    from models.export.layouts import viton_hd_labels
+
+    w, h = SIZES[layout]
+    pixels = person.keypoints.astype(np.float64) * [w / REPR_W, h / REPR_H, 1]
+    pixels[pixels[:, 2] <= 0] = 0
+    labels = np.ascontiguousarray(parse_at(person.parse, (h, w)))
+    return pixels, labels if layout == "cp-vton" else viton_hd_labels(person, labels)
+
+
+def test_exported_pose_and_parse_are_the_chains_person(export, tryon_data):
+    """The exported pose is the chain's Person's keypoints for the exported crop, exactly, in the
+    image's pixels; the parse is its labels at the layout's size (as the CLI reads it back)."""
+    from models.seed.openpose import BODY25_TO_COCO18
+    from tools.tryon import read_parse
+
+    layout, root, report, _ = export
+    w, h = SIZES[layout]
+    data = root / "test"
+    pose, parse = POSE_PARSE[layout]
+    for name in ("000001_0", "00891_00"):   # one photo of each size: one native, one resized
+        person = _chain_person(str(tryon_data / "persons" / f"{name}.jpg"), report["framing"])
+        pixels, labels = _chain_annotations(layout, person)
+        doc = json.loads((data / pose / f"{name}_keypoints.json").read_text())["people"][0]
+        points = np.array(doc.get("pose_keypoints_2d", doc.get("pose_keypoints"))).reshape(-1, 3)
+        np.testing.assert_array_equal(points if len(points) == 18 else points[BODY25_TO_COCO18], pixels)
+        np.testing.assert_array_equal(read_parse(str(data / parse / f"{name}.png"), (h, w), (0, 0, w, h)), labels)
+
+
 @pytest.fixture
 def tryon_cli(tmp_path):
     from tools import tryon
@@ -220,53 +335,35 @@ def tryon_cli(tmp_path):
     return run
 
 
-# (layout, person, pose folder, parse folder): persons whose photo already is the layout's size
-# are copied unchanged, so "from the photo directly" is the exported image itself.
-NATIVE = [("cp-vton", "000001_0", "pose", "image-parse"), ("viton-hd", "00891_00", "openpose-json", "image-parse"),
-          ("hr-viton", "07445_00", "openpose_json", "image-parse-v3")]
-
-
 def test_round_trip_through_the_single_pair_cli_gives_the_same_composite(export, tryon_data, tryon_cli):
-    layout, root, _, _ = export
-    _, name, pose, parse = next(n for n in NATIVE if n[0] == layout)
-    data = root / "test"
-    image = data / "image" / f"{name}.jpg"
-    assert image.read_bytes() == (tryon_data / "persons" / f"{name}.jpg").read_bytes()
-    for garment in ("00006_00", "003491_1"):
-        cloth = data / "cloth" / f"{garment}.jpg"
-        given, given_tryon = tryon_cli(image, cloth, "--pose-json", data / pose / f"{name}_keypoints.json",
-                                       "--parse", data / parse / f"{name}.png")
-        direct, direct_tryon = tryon_cli(tryon_data / "persons" / f"{name}.jpg", cloth)
-        np.testing.assert_array_equal(given, direct)
-        np.testing.assert_allclose(given_tryon, direct_tryon, atol=1e-3)
-
-
-def test_resized_persons_read_back_as_the_persons_annotations(export, tryon_data, tryon_cli):
-    """A photo of another size is the crop resized: its pose and parse are the Person's, scaled
-    (the CLI's readers give back the keypoints and the nearest-resized labels), and rendering
-    from them lands the garment where rendering the exported image from scratch does."""
+    """export → `tools.tryon --pose-json … --parse …` on the exported image → the composite the
+    chain renders from the exported image with the pose and parse it had for that crop (held in
+    memory, not read from the files): the files carry exactly what the chain had."""
     from models import chain
-    from models.body import parse_at
-    from models.contract import ChainOptions
-    from tools.tryon import read_keypoints, read_parse
+    from models.contract import ChainOptions, Person
+    from models.seed.openpose import photo_keypoints_to_grid
 
-    layout, root, _, _ = export
-    name = "00891_00" if layout == "cp-vton" else "000001_0"
+    layout, root, report, _ = export
     w, h = SIZES[layout]
     data = root / "test"
-    pose, parse = {"cp-vton": ("pose", "image-parse"), "viton-hd": ("openpose-json", "image-parse"),
-                   "hr-viton": ("openpose_json", "image-parse-v3")}[layout]
-    person = chain.prepare_person(cv2.imread(str(tryon_data / "persons" / f"{name}.jpg")),
-                                  ChainOptions(mode="geometric"), name=name)
-    keypoints = read_keypoints(str(data / pose / f"{name}_keypoints.json"), (0, 0, w, h))
-    np.testing.assert_allclose(keypoints, person.keypoints, atol=1e-4)
-    labels = read_parse(str(data / parse / f"{name}.png"), (h, w), (0, 0, w, h))
-    np.testing.assert_array_equal(labels, parse_at(person.parse, (h, w)))
-    cloth = data / "cloth" / "00006_00.jpg"
-    given, _ = tryon_cli(data / "image" / f"{name}.jpg", cloth, "--pose-json", data / pose / f"{name}_keypoints.json",
-                         "--parse", data / parse / f"{name}.png")
-    direct, _ = tryon_cli(data / "image" / f"{name}.jpg", cloth)
-    assert (np.abs(given.astype(int) - direct.astype(int)).max(axis=2) > 8).mean() < 0.1
+    pose, parse = POSE_PARSE[layout]
+    options = ChainOptions(mode="geometric", framing="centre")   # the exported image is the crop
+    for name in ("000001_0", "00891_00"):
+        image = data / "image" / f"{name}.jpg"
+        pixels, labels = _chain_annotations(layout, _chain_person(str(tryon_data / "persons" / f"{name}.jpg"),
+                                                                  report["framing"]))
+        # into the grid as the CLI puts any photo's pose (float32, as read_openpose_json gives it)
+        keypoints = photo_keypoints_to_grid(pixels.astype(np.float32), (0, 0, w, h))
+        held = Person(photo=cv2.imread(str(image)), crop_box=(0, 0, w, h), keypoints=keypoints, parse=labels,
+                      framing="centre", name=name)
+        for garment in ("00006_00", "003491_1"):
+            cloth = data / "cloth" / f"{garment}.jpg"
+            given, given_tryon = tryon_cli(image, cloth, "--pose-json", data / pose / f"{name}_keypoints.json",
+                                           "--parse", data / parse / f"{name}.png")
+            [direct] = chain.render(held, [cv2.imread(str(cloth))], options)
+            assert given.shape == (h, w, 3)
+            np.testing.assert_array_equal(given, direct.image)
+            np.testing.assert_allclose(given_tryon, direct.tryon, atol=1e-3)
 
 
 def test_bad_inputs_are_reported_per_file_and_the_rest_is_written(tmp_path):

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from models.contract import Person
+from models.chain import frame_person
+from models.contract import BodyLayout, ChainOptions, Person
 from models.labels import Coco, Lip
 from worker.export_job import ExportBook, ExportInput, ExportLock, ExportPlan, export_item, item_failed
 from worker.person_cache import PersonCache
@@ -26,13 +27,16 @@ def _plan(persons=("customers/ann.jpg", "customers/bob.jpg"), garments=5, chunk=
                       catalogue_prefix="catalogue/", root=f"export/{layout}/",
                       persons=[ExportInput(k, "e", 1, k.split("/")[1].split(".")[0]) for k in persons],
                       garments=[ExportInput(f"catalogue/g{i}.png", "e", 1, f"g{i}") for i in range(garments)],
-                      chunk_size=chunk)
+                      chunk_size=chunk, **fields)
 
 
 def test_plan_items_json_and_what_flower_shows():
     plan = _plan()
     assert plan.items() == ["p0", "p1", "g0-2", "g2-4", "g4-5"]
+    assert plan.framing == "person"                                          # the default
     assert ExportPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+    centre = _plan(framing="centre")
+    assert ExportPlan.from_json(json.loads(json.dumps(centre.to_json()))).framing == "centre"
     assert plan.describe("p1") == "customers/bob.jpg" and plan.describe("g2-4") == "garments 2-3 of 5"
     assert plan.key("test/image/ann.jpg") == "export/cp-vton/test/image/ann.jpg"
     assert [r["key"] for r in item_failed(plan, "g0-2", "boom")] == ["catalogue/g0.png", "catalogue/g1.png"]
@@ -94,13 +98,18 @@ def test_lost_items_are_sent_again_once_the_export_stalls_with_an_empty_queue(re
 
 
 class _Chain:
-    """prepare_person with a real Person (pose and parsing of an upright person), counted."""
+    """prepare_person with a real Person (pose and parsing of an upright person), counted, with
+    the options it was given; the real frame_person (a centre-framed Person: unchanged)."""
+
+    frame_person = staticmethod(frame_person)
 
     def __init__(self):
         self.calls = 0
+        self.options = []
 
-    def prepare_person(self, photo, name=None):
+    def prepare_person(self, photo, options=None, name=None):
         self.calls += 1
+        self.options.append(options)
         h, w = photo.shape[:2]
         k = np.zeros((18, 3), np.float32)
         for i, xy in {Coco.NECK: (96, 70), Coco.R_SHOULDER: (66, 72), Coco.L_SHOULDER: (126, 72),
@@ -118,12 +127,35 @@ def test_a_person_item_uses_the_cache_and_writes_its_files(redis_client, s3):
     plan = _plan(layout="viton-hd", garments=0)
     cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{new_run_id()}")
     chain = _Chain()
-    [first] = export_item(s3, cache, chain, plan, "p0", "v1", 10**7)
-    [again] = export_item(s3, cache, chain, plan, "p0", "v1", 10**7)
+    options = ChainOptions(mode="geometric", framing="centre")
+    [first] = export_item(s3, cache, chain, plan, "p0", "v1", 10**7, options)
+    [again] = export_item(s3, cache, chain, plan, "p0", "v1", 10**7, options)
     assert chain.calls == 1 and (first["person_cached"], again["person_cached"]) == (False, True)
+    assert chain.options == [options]                        # prepared with the options given for the framing
     assert first["files"] == again["files"] and "test/openpose-json/ann_keypoints.json" in first["files"]
     doc = s3.get_json("export/viton-hd/test/openpose-json/ann_keypoints.json")
     assert len(doc["people"][0]["pose_keypoints_2d"]) == 75
     assert any("feet" in n for n in first["notes"])          # the stand-in gave no BlazePose landmarks
     [bad] = export_item(s3, cache, chain, plan, "p1", "v1", 10**7)
     assert bad["status"] == "failed" and bad["reason"] == "customers/bob.jpg: not a decodable image"
+
+
+def test_a_person_the_framing_refuses_fails_with_its_key(redis_client, s3):
+    """Framing "person": the cached Person is framed for the export (an upper garment's working
+    crop); a photo without the shoulders in it fails alone, named by its key."""
+    s3.put("customers/ann.jpg", cv2.imencode(".jpg", np.full((300, 400, 3), 90, np.uint8))[1].tobytes(), "image/jpeg")
+
+    class HeadOnly(_Chain):
+        def prepare_person(self, photo, options=None, name=None):
+            person = super().prepare_person(photo, options, name)
+            person.framing = "person"
+            person.layout = BodyLayout(photo_hw=(300, 400), extent=(100, 0, 300, 300),
+                                       points={"l_shoulder": (250, 320, 0.3), "r_shoulder": (150, 320, 0.3)})
+            return person
+
+    plan = _plan(layout="cp-vton", garments=0)
+    cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{new_run_id()}")
+    [result] = export_item(s3, cache, HeadOnly(), plan, "p0", "v1", 10**7)
+    assert result["status"] == "failed"
+    assert result["reason"].startswith("customers/ann.jpg: too little of the body for an upper garment"), result
+    assert not list(s3.list("export/"))

@@ -212,6 +212,34 @@ def test_a_source_jpeg_of_the_layout_size_is_copied_byte_for_byte():
     assert not encode.reusable_jpeg(buf.getvalue(), (192, 256))
 
 
+def test_a_reframed_person_exports_its_box_past_the_photos_edge_not_the_photo():
+    """Framing "person": the Person seen through its working box (models.framing.reframe; the
+    box may reach past the photo). The image is that box (the photo's border replicated) at the
+    layout's size, never the source file, and the pose is in the box's pixels."""
+    from models.contract import padded_crop
+    from models.framing import reframe
+
+    person = _person(photo_hw=(1024, 768))
+    yy, xx = np.mgrid[0:1024, 0:768]
+    person.photo = np.dstack([xx // 4, yy // 5, (xx + yy) // 8]).astype(np.uint8)  # smooth: JPEG keeps it
+    source = encode.jpeg_rgb(person.photo)
+    assert encode.reusable_jpeg(source, (768, 1024))
+    box = (-40, -20, 728, 1004)                      # the layout's size, shifted up and left
+    framed = reframe(person, box)
+    files = dict(person_files("viton-hd", framed, "p", source=source).files)
+    assert files["test/image/p.jpg"] != source
+    image = cv2.imdecode(np.frombuffer(files["test/image/p.jpg"], np.uint8), cv2.IMREAD_COLOR)
+    expected = padded_crop(person.photo, box)
+    assert image.shape == expected.shape == (1024, 768, 3)
+    assert np.abs(image.astype(int) - expected).mean() < 2
+    pose = np.array(json.loads(files["test/openpose-json/p_keypoints.json"])["people"][0]["pose_keypoints_2d"])
+    neck = pose.reshape(25, 3)[1]
+    np.testing.assert_allclose(neck[:2], (96 * 4 + 40, 70 * 4 + 20), atol=1e-3)   # photo (384, 280) in the box
+    parse = np.array(_open(files["test/image-parse/p.png"]))
+    np.testing.assert_array_equal(parse[20:, 40:], viton_hd_labels(person, cv2.resize(
+        person.parse, (768, 1024), interpolation=cv2.INTER_NEAREST))[:-20, :-40])
+
+
 def test_skeleton_image_follows_openpose_colours_on_black():
     person = _person(photo_hw=(1024, 768))
     points, _ = openpose.body25(person, (768, 1024))
@@ -227,11 +255,13 @@ def test_report_counts_failures_and_hr_viton_warnings():
                {"key": "customers/b.jpg", "name": "b", "status": "failed", "reason": "customers/b.jpg: no person found"}]
     garments = [{"key": "catalogue/a.jpg", "name": "a", "status": "exported", "files": []},
                 {"key": "catalogue/t.jpg", "name": "t", "status": "exported", "files": []}]
-    report = build_report("hr-viton", split="test", source="s", chain="c", created="now", persons=persons,
-                          garments=garments, invalid=[{"key": "customers/x.txt", "reason": "not an image"}])
+    report = build_report("hr-viton", split="test", source="s", chain="c", framing="person", created="now",
+                          persons=persons, garments=garments,
+                          invalid=[{"key": "customers/x.txt", "reason": "not an image"}])
     assert report["counts"] == {"persons": 2, "persons_exported": 1, "garments": 2, "garments_exported": 2,
                                 "failed": 1, "invalid_inputs": 1, "pairs": 2}
     assert not report["ok"] and report["failures"][0]["reason"].endswith("no person found")
     assert report["left_out"][0]["folder"] == "test/image-densepose/" and not report["unpaired_persons"]
-    assert build_report("cp-vton", split="train", source="s", chain="c", created="now", persons=persons,
-                        garments=garments[1:], invalid=[])["pairs_file"] == "train_pairs.txt"
+    assert report["framing"] == "person"
+    assert build_report("cp-vton", split="train", source="s", chain="c", framing="centre", created="now",
+                        persons=persons, garments=garments[1:], invalid=[])["pairs_file"] == "train_pairs.txt"
