@@ -12,6 +12,8 @@ wearer's right: the left sleeve goes on the person's right arm (COCO-18 keypoint
 """
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +21,11 @@ import numpy as np
 from models.cache import ContentCache
 from models.contract import BadInputError
 from models.garment_photo import garment_mask
+from models.geometric.blazeface import BlazeFace
 from models.masks import largest_component
+from models.weights import MissingWeightsError
+
+log = logging.getLogger(__name__)
 
 PART_BODY, PART_LEFT_SLEEVE, PART_RIGHT_SLEEVE = 1, 2, 3
 # Armpit depth, as a fraction of the shoulder-to-hem height, where the outline does not show it
@@ -327,9 +333,20 @@ def _sleeve(outside: np.ndarray, shoulder: np.ndarray, armpit: np.ndarray, cx: i
 ANALYSED = ContentCache(32)
 
 
+@functools.lru_cache(maxsize=1)
+def _face_finder():
+    """BlazeFace's detect, for the matte's refusal of a garment worn by a person (None where
+    the face model is absent: that check is then skipped, and the log says so)."""
+    try:
+        return BlazeFace.load().detect
+    except MissingWeightsError as exc:
+        log.warning("garment analysis: face model unavailable (%s); the worn-garment check is skipped", exc)
+        return None
+
+
 def analysed_garment(garment_bgr: np.ndarray, given_mask: np.ndarray | None, name: str = "garment"):
     """(mask, landmarks) of a garment photo, cached by content."""
     def analyse():
-        mask = garment_mask(garment_bgr, given_mask, name=name)
+        mask = garment_mask(garment_bgr, given_mask, name=name, find_faces=_face_finder())
         return mask, garment_landmarks(mask, name=name)
     return ANALYSED.get_or_compute((garment_bgr, given_mask), analyse)
