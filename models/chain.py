@@ -38,6 +38,7 @@ from models.geometric.parsing import GeometricParser
 from models.geometric.person_finder import PersonFinder, analysis_box
 from models.geometric.warp import LandmarkWarp
 from models.paste_back import paste_back
+from models.qa import verdict
 from models.seed.gmm import GmmWarp
 from models.seed.lip_jppnet import LipJppNet
 from models.seed.openpose import OpenPose
@@ -179,11 +180,25 @@ def prepare_person(photo: np.ndarray, options: ChainOptions | None = None, name:
         raise BadInputError(message if message.startswith(f"{name}: ") else f"{name}: {message}") from None
     if not (labels > 0).any():
         raise BadInputError(f"{name}: no person found")
-    pose_result = pose_extras.get(bp.POSE_EXTRA)  # BlazePose's 33 landmarks (feet for BODY_25 exports)
-    landmarks = None if pose_result is None else pose_result.landmarks[:33, [0, 1, 3]].astype(np.float32)
+    # BlazePose's landmarks: the geometric parser's (it runs BlazePose itself after another
+    # pose stage), else the pose stage's
+    landmarks = extras.pop("landmarks", None)
+    pose_result = pose_extras.get(bp.POSE_EXTRA)
+    if landmarks is None and pose_result is not None:
+        landmarks = grid_landmarks(pose_result.landmarks, box)
     return Person(photo=photo, crop_box=box, keypoints=keypoints, parse=labels,
                   stages={"pose": stage["pose"].info, "parsing": stage["parsing"].info}, extras=extras,
                   landmarks=landmarks, framing=mode, layout=layout, name=name)
+
+
+def grid_landmarks(landmarks: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """BlazePose's landmarks (x, y, z in pixels of the crop `box`, visibility, …) → (N, 4)
+    float32 x, y in the 192×256 grid like the keypoints, z in the same units as x, visibility:
+    hands, heels and toes for the compositor and the BODY_25 export, depth for the person's turn."""
+    x0, y0, x1, y1 = box
+    sx, sy = REPR_W / max(1, x1 - x0), REPR_H / max(1, y1 - y0)
+    lm = np.asarray(landmarks, np.float64)
+    return np.column_stack([lm[:, 0] * sx, lm[:, 1] * sy, lm[:, 2] * sx, lm[:, 3]]).astype(np.float32)
 
 
 def frame_person(person: Person, category: str = "upper") -> Person:
@@ -217,19 +232,21 @@ def render(person: Person, garments: list[np.ndarray], options: ChainOptions | N
     person = frame_person(person, category)
 
     t0 = time.perf_counter()
-    warped = stage["warp"].warp(person, garments, masks)
+    warped = stage["warp"].warp(person, garments, masks, category=category)
     t1 = time.perf_counter()
-    rendered = stage["render"].render(person, warped)
+    rendered = stage["render"].render(person, warped, category=category)
     t2 = time.perf_counter()
 
     info = dict(person.stages, warp=stage["warp"].info, render=stage["render"].info)
+    measures = warped.measures or [{} for _ in rendered]
     composites = []
-    for image_rgb in rendered:
+    for image_rgb, measured in zip(rendered, measures):
         t3 = time.perf_counter()
         full = paste_back(person.photo, person.crop_box, image_rgb)
         tryon = cv2.resize(image_rgb, (REPR_W, REPR_H), interpolation=cv2.INTER_AREA) \
             if image_rgb.shape[:2] != (REPR_H, REPR_W) else image_rgb
         timings = {"warp": (t1 - t0) / len(garments), "render": (t2 - t1) / len(garments),
                    "paste_back": time.perf_counter() - t3}
-        composites.append(Composite(image=full, tryon=tryon.astype(np.float32), stages=info, timings=timings))
+        composites.append(Composite(image=full, tryon=tryon.astype(np.float32), stages=info, timings=timings,
+                                    qa=verdict(measured)))
     return composites

@@ -6,7 +6,8 @@ chain, the batch worker); it imports nothing of the chain itself.
     Person            one customer photo after pose and parsing (what the worker caches)
     BodyLayout        where the person is in the photo (framing and per-category checks read it)
     WarpedGarments    garments warped onto one person (warp stage → render stage)
-    Composite         one person wearing one garment (what `render` returns)
+    Composite         one person wearing one garment (what `render` returns), with its QA verdict
+    QaVerdict         `ok` or `needs_review`, the reasons and the measures behind them
     ChainOptions      the knobs that change outputs (part of every output's version)
     BadInputError     an input the chain cannot use (the worker fails that pair with it)
     PoseStage, ParsingStage, WarpStage, RenderStage   the stage protocols
@@ -23,7 +24,7 @@ import numpy as np
 
 from models import settings
 
-CHAIN_VERSION = "0.4.0"  # bump when any stage's output can change: invalidates caches & composites
+CHAIN_VERSION = "0.5.0"  # bump when any stage's output can change: invalidates caches & composites
 
 # The representation's grid (CP-VTON's fine_height × fine_width).
 REPR_H, REPR_W = 256, 192
@@ -137,11 +138,12 @@ class Person:
                 crop's native size, the geometric parser a smaller one).
     stages:     which implementation produced each stage and with which weights, e.g.
                 {"pose": {"impl": "blazepose", "weights": {"pose_landmark_full.tflite": "sha256:..."}}}
-    extras:     small named uint8 masks a stage wants to keep (e.g. the geometric chain's
-                soft body matte), same resolution rule as `parse`.
-    landmarks:  (33, 3) float32 BlazePose landmarks (x, y in crop pixels, visibility) when the
-                pose stage was BlazePose, else None: the points COCO-18 has no place for (heels,
-                toes: OpenPose BODY_25's feet, for models/export).
+    extras:     small named arrays a stage wants to keep: uint8 masks (e.g. the geometric
+                chain's soft body matte; same resolution rule as `parse`, stored as PNG) or
+                small float arrays (stored as they are).
+    landmarks:  (39, 4) float32 BlazePose landmarks when the pose stage was BlazePose, else None:
+                x, y in the 192×256 grid like `keypoints`, z in the same units as x, visibility —
+                what COCO-18 has no place for (hands, heels, toes, the person's turn).
     framing:    "centre" or "person" (see crop_box).
     layout:     BodyLayout (framing "person"), else None.
     name:       what refusals call the photo (not serialised: the worker sets the object's key).
@@ -166,7 +168,11 @@ class Person:
     # --- compact serialisation (for the per-person cache) -------------------------------
     def to_bytes(self) -> bytes:
         arrays = {"keypoints": self.keypoints.astype(np.float32), "parse": _png(self.parse)}
-        arrays.update({f"extra_{k}": _png(v) for k, v in self.extras.items()})
+        for k, v in self.extras.items():
+            if v.dtype == np.uint8 and v.ndim == 2:
+                arrays[f"extra_{k}"] = _png(v)
+            else:
+                arrays[f"array_{k}"] = np.ascontiguousarray(v)
         if self.landmarks is not None:
             arrays["landmarks"] = np.asarray(self.landmarks, np.float32)
         header = {"crop_box": list(map(int, self.crop_box)), "stages": self.stages, "framing": self.framing}
@@ -181,6 +187,7 @@ class Person:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             header = json.loads(z["header"].tobytes())
             extras = {k[6:]: _unpng(z[k]) for k in z.files if k.startswith("extra_")}
+            extras.update({k[6:]: z[k].copy() for k in z.files if k.startswith("array_")})
             return cls(
                 photo=photo,
                 crop_box=tuple(header["crop_box"]),
@@ -220,10 +227,34 @@ def _unpng(enc: np.ndarray) -> np.ndarray:
 @dataclass
 class WarpedGarments:
     """Garments warped onto one person: RGB float32 in [0,1] and masks in [0,1], both at the
-    warp stage's working resolution (256×192 for the GMM; higher for the geometric warp)."""
+    warp stage's working resolution (256×192 for the GMM; higher for the geometric warp).
+
+    measures: per garment, what the stages measured on the way ({name: float}, see
+    models/qa.py): the warp fills them, the render stage may add its own. A stage may also
+    keep private per-garment data in `parts` (the geometric warp's layers); others ignore it."""
 
     images: np.ndarray  # (N, H, W, 3)
     masks: np.ndarray   # (N, H, W)
+    measures: list[dict] = field(default_factory=list)
+    parts: list = field(default_factory=list)
+
+
+@dataclass
+class QaVerdict:
+    """The QA verdict on one composite: `ok`, or `needs_review` with one short reason per
+    threshold crossed (models/qa.py), and the measures it was judged on."""
+
+    status: str = "ok"                       # "ok" | "needs_review"
+    reasons: list[str] = field(default_factory=list)
+    measures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "reasons": list(self.reasons),
+                "measures": {k: round(float(v), 4) for k, v in self.measures.items()}}
 
 
 @dataclass
@@ -234,12 +265,14 @@ class Composite:
     tryon:   256×192×3 float32 RGB in [0,1]: the sample's output, before paste-back.
     stages:  implementation and weights of every stage that ran.
     timings: seconds per stage for this garment (batched stages split evenly).
+    qa:      the QA verdict (models/qa.py): `ok` or `needs_review` with its reasons.
     """
 
     image: np.ndarray
     tryon: np.ndarray
     stages: dict
     timings: dict
+    qa: QaVerdict = field(default_factory=QaVerdict)
 
 
 # --- the stage protocols ----------------------------------------------------------------------
@@ -274,10 +307,12 @@ class ParsingStage(Stage, Protocol):
 
 class WarpStage(Stage, Protocol):
     def warp(self, person: Person, garments: list[np.ndarray],
-             garment_masks: list[np.ndarray | None]) -> WarpedGarments:
-        """Every garment warped onto the person, in one batch."""
+             garment_masks: list[np.ndarray | None], category: str = "upper") -> WarpedGarments:
+        """Every garment (all of `category`) warped onto the person, in one batch; what it
+        measured per garment in `measures` (models/qa.py)."""
 
 
 class RenderStage(Stage, Protocol):
-    def render(self, person: Person, warped: WarpedGarments) -> list[np.ndarray]:
-        """Per garment, the crop-level try-on: RGB float32 in [0,1] (256×192 or the warp's size)."""
+    def render(self, person: Person, warped: WarpedGarments, category: str = "upper") -> list[np.ndarray]:
+        """Per garment, the crop-level try-on: RGB float32 in [0,1] (256×192 or the warp's
+        size); it may add its own measures to `warped.measures`."""

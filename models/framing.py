@@ -197,10 +197,13 @@ def reframe(person: Person, box: tuple[int, int, int, int]) -> Person:
     parse = resample_map(person.parse, person.crop_box, box, photo_hw, cv2.INTER_NEAREST)
     extras = {k: resample_map(v, person.crop_box, box, photo_hw, cv2.INTER_LINEAR) for k, v in person.extras.items()}
     landmarks = None
-    if person.landmarks is not None:  # crop pixels of A → of B (a translation: same photo scale)
-        landmarks = person.landmarks.copy()
-        landmarks[:, 0] += ax0 - bx0
-        landmarks[:, 1] += ay0 - by0
+    if person.landmarks is not None:  # grid of A → photo pixels → grid of B, like the keypoints
+        landmarks = person.landmarks.astype(np.float64).copy()
+        ka, kb = (ax1 - ax0) / REPR_W, REPR_W / (bx1 - bx0)
+        landmarks[:, 0] = (landmarks[:, 0] * ka + ax0 - bx0) * kb
+        landmarks[:, 1] = (landmarks[:, 1] * (ay1 - ay0) / REPR_H + ay0 - by0) * REPR_H / (by1 - by0)
+        landmarks[:, 2] = landmarks[:, 2] * ka * kb
+        landmarks = landmarks.astype(np.float32)
     return Person(photo=person.photo, crop_box=box, keypoints=out_kp.astype(np.float32), parse=parse,
                   stages=person.stages, extras=extras, landmarks=landmarks, framing=person.framing,
                   layout=person.layout, name=person.name)

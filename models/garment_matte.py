@@ -47,6 +47,7 @@ Any input raises nothing but BadInputError (one line: the object and the reason)
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,7 +170,7 @@ def _garment_matte(image, name: str, find_faces: FaceFinder | None) -> GarmentMa
     detail = None
     if dscale > 1.2 * scale:
         grey = cv2.cvtColor(_resize(bgr, dscale), cv2.COLOR_BGR2GRAY)
-        detail = cv2.GaussianBlur(_LIGHTNESS[grey], (0, 0), 0.7)[:, :, None]
+        detail = cv2.GaussianBlur(_lightness()[grey], (0, 0), 0.7)[:, :, None]
     cues = _cues(lab, model, scale, detail, dscale / scale)
     if given_alpha is not None:
         mask_small = _resize_mask(given_alpha >= 0.5, small.shape[:2])
@@ -264,8 +265,13 @@ def _resize_mask(mask: np.ndarray, shape_hw) -> np.ndarray:
     return np.where(m >= 0.5, 255, 0).astype(np.uint8)
 
 
-_LIGHTNESS = cv2.cvtColor(np.repeat(np.arange(256, dtype=np.float32)[None, :, None] / 255.0, 3, axis=2),
-                          cv2.COLOR_BGR2Lab)[0, :, 0].astype(np.float32)   # CIE L of a grey level
+@functools.lru_cache(maxsize=1)
+def _lightness() -> np.ndarray:
+    """CIE L of each grey level. Made on first use, not at import: an OpenCV call at import
+    would start OpenCV's thread pool in a process that forks (the Celery worker's parent), and
+    its children would then hang in cv2.setNumThreads."""
+    grey = np.repeat(np.arange(256, dtype=np.float32)[None, :, None] / 255.0, 3, axis=2)
+    return cv2.cvtColor(grey, cv2.COLOR_BGR2Lab)[0, :, 0].astype(np.float32)
 
 
 def _lab(bgr: np.ndarray) -> np.ndarray:

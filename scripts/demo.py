@@ -60,7 +60,7 @@ def main(argv=None) -> int:
                 s3.put_object(Bucket=BUCKET, Key=f"catalogue/{name}.png", Body=demo_inputs.encode(cloth, ".png"),
                               ContentType="image/png")
             s3.put_object(Bucket=BUCKET, Key="customers/README.txt", Body=b"not a photo: reported, not rendered")
-            print("demo: uploaded 3 customer photos, 5 garments and 1 non-image")
+            print(f"demo: uploaded 3 customer photos, {len(demo_inputs.garments())} garments and 1 non-image")
 
             print(f"demo: starting a Celery worker ({args.concurrency} processes, chain {chain})")
             stack.start_worker(concurrency=args.concurrency, name="demo", timeout=300)

@@ -1,8 +1,13 @@
 """Evaluate the chain on a dataset in the layout of shared/data/tryon.
 
-    python -m tools.evaluate DATA OUT        (make eval DATA=DIR OUT=DIR)
+    python -m tools.evaluate DATA OUT [--wild DIR] [--persons a,b] [--garments c,d]
+                                             (make eval DATA=DIR OUT=DIR [WILD=DIR])
 
-writes OUT/metrics.json. Everything runs through models.chain (the stages it picks for
+writes OUT/metrics.json, OUT/contact_sheet.png (DATA's persons × garments) and the cross
+product of every person × every upper garment of DATA and of the wild catalogue (default:
+catalogue_wild beside DATA, if present): OUT/cross_product.json (rendered / refused / flagged /
+crashed, each pair's verdict and timings), OUT/cross_product.png (all of it) and one sheet per
+person set (OUT/cross_product_<set>.png). Everything runs through models.chain (the stages it picks for
 TRYON_CHAIN, default here: geometric), never through private shortcuts, so the figures are
 those of what the batch system runs.
 
@@ -19,13 +24,21 @@ Definitions
              confidence 0 counts as wrong. Cases whose GT lacks the neck or a hip are skipped.
   body_iou   IoU of (label > 0) between prediction and GT parse, at the GT's resolution.
   head_iou   IoU of labels {1 hat, 2 hair, 4 sunglasses, 13 face} (CP-VTON's head set).
+  cross product: every pair goes through models.chain.render; `rendered` counts composites
+             (`flagged`: those whose QA verdict is needs_review, models/qa.py), `refused` the
+             pairs the chain refused with BadInputError (by reason), `crashed` any other
+             exception (must be 0).
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
+import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -360,6 +373,182 @@ def evaluate_framing(dirs: list[Path], options=None) -> dict:
     return {"summary": summary, "per_person": per_person}
 
 
+# --- the cross product: every person × every upper garment -------------------------------------
+@dataclass
+class Item:
+    """One person photo or one garment photo of a dataset folder."""
+
+    set: str            # which folder it comes from ("tryon", "wild")
+    name: str
+    image: Path
+    mask: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.set}:{self.name}"
+
+
+def upper_garments(folder: Path, set_name: str) -> list[Item]:
+    """The upper garments of a dataset folder: all of garments/ unless a manifest.csv gives
+    categories (catalogue_wild), then those it lists as `upper`; cloth masks where present."""
+    folder = Path(folder)
+    manifest = folder / "manifest.csv"
+    names = sorted(p.stem for p in (folder / "garments").glob("*.jpg"))
+    if manifest.is_file():
+        with manifest.open() as f:
+            rows = {Path(r["file"]).stem: r.get("category", "upper") for r in csv.DictReader(f)
+                    if r["file"].startswith("garments/")}
+        if rows:
+            names = [n for n in names if rows.get(n, "upper") == "upper"]
+    items = []
+    for n in names:
+        mask = folder / "cloth_mask" / f"{n}.jpg"
+        items.append(Item(set_name, n, folder / "garments" / f"{n}.jpg", mask if mask.is_file() else None))
+    return items
+
+
+def person_items(folder: Path, set_name: str) -> list[Item]:
+    return [Item(set_name, p.stem, p) for p in sorted((Path(folder) / "persons").glob("*.jpg"))]
+
+
+def _cell(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def _text_cell(h: int, w: int, message: str, background=235, colour=(0, 0, 200)) -> np.ndarray:
+    cell = np.full((h, w, 3), background, np.uint8)
+    per_line = max(8, w // 6)
+    for i in range(0, min(len(message), per_line * 8), per_line):
+        cv2.putText(cell, message[i:i + per_line], (3, 14 + i // per_line * 12), cv2.FONT_HERSHEY_SIMPLEX, 0.3,
+                    colour, 1, cv2.LINE_AA)
+    return cell
+
+
+def _flag(cell: np.ndarray, reasons: list[str]) -> np.ndarray:
+    """A flagged composite: red frame, the first reason on a band at the top."""
+    cell = cell.copy()
+    h, w = cell.shape[:2]
+    cv2.rectangle(cell, (0, 0), (w - 1, h - 1), (0, 0, 255), 3)
+    band = cell[3:17, 3:w - 3]
+    band[:] = (band * 0.3 + 255 * 0.7).astype(np.uint8)
+    cv2.putText(cell, reasons[0][:max(8, w // 5)], (5, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.28, (0, 0, 200), 1,
+                cv2.LINE_AA)
+    return cell
+
+
+def cross_product(persons: list[Item], garments: list[Item], out: Path, options=None, cell_h: int = 192,
+                  sheet_cell_h: int = 128, log=print) -> dict:
+    """Render every person in every garment through models.chain; count and record what
+    happened to each pair; write the contact sheets (all persons, and one per person set:
+    garments along the top, persons down the left; flagged pairs framed in red with their
+    first reason, refused ones grey with the reason, crashes black)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    loaded = []
+    for g in garments:
+        image = cv2.imread(str(g.image), cv2.IMREAD_COLOR)
+        mask = cv2.imread(str(g.mask), cv2.IMREAD_GRAYSCALE) if g.mask else None
+        loaded.append((g, image, mask))
+    pairs, cells = [], {}
+    counts = {"pairs": 0, "rendered": 0, "flagged": 0, "refused": 0, "crashed": 0}
+    refused_by: dict[str, int] = {}
+    flagged_by: dict[str, int] = {}
+    person_seconds, pair_seconds = [], []
+    for p in persons:
+        photo = cv2.imread(str(p.image), cv2.IMREAD_COLOR)
+        t0 = time.perf_counter()
+        try:
+            person = chain.prepare_person(photo, options, name=f"persons/{p.name}.jpg")
+            person_error = None
+        except BadInputError as exc:
+            person, person_error = None, ("refused", str(exc))
+        except Exception as exc:  # noqa: BLE001 — a crash is what the count is for
+            person, person_error = None, ("crashed", f"{type(exc).__name__}: {exc}")
+            log(traceback.format_exc())
+        person_seconds.append(time.perf_counter() - t0)
+        crop = photo if person is None else photo[person.crop_box[1]:person.crop_box[3],
+                                                  person.crop_box[0]:person.crop_box[2]]
+        cells[(p.label, None)] = crop
+        for g, image, mask in loaded:
+            record = {"person": p.label, "garment": g.label}
+            t1 = time.perf_counter()
+            if person_error is not None:
+                record["status"], record["reason"] = person_error
+            else:
+                try:
+                    composite = chain.render(person, [image], options, garment_masks=[mask],
+                                             names=[f"garments/{g.name}.jpg"])[0]
+                    x0, y0, x1, y1 = person.crop_box
+                    record["status"] = "rendered"
+                    record["qa"] = composite.qa.to_dict()
+                    cells[(p.label, g.label)] = composite.image[y0:y1, x0:x1]
+                except BadInputError as exc:
+                    record["status"], record["reason"] = "refused", str(exc)
+                except Exception as exc:  # noqa: BLE001
+                    record["status"], record["reason"] = "crashed", f"{type(exc).__name__}: {exc}"
+                    log(traceback.format_exc())
+            record["seconds"] = round(time.perf_counter() - t1, 4)
+            pair_seconds.append(record["seconds"])
+            counts["pairs"] += 1
+            if record["status"] == "rendered":
+                counts["rendered"] += 1
+                if record["qa"]["status"] != "ok":
+                    counts["flagged"] += 1
+                    for r in record["qa"]["reasons"]:
+                        key = r.split("(")[0].strip().lstrip("0123456789.% ")
+                        flagged_by[key] = flagged_by.get(key, 0) + 1
+            else:
+                counts[record["status"]] += 1
+                if record["status"] == "refused":
+                    key = record["reason"].split(": ", 1)[-1]
+                    refused_by[key] = refused_by.get(key, 0) + 1
+            pairs.append(record)
+        log(f"  {p.label}: {sum(1 for r in pairs if r['person'] == p.label and r['status'] == 'rendered')} "
+            f"rendered of {len(loaded)}")
+    by_pair = {(r["person"], r["garment"]): r for r in pairs}
+
+    def sheet(person_subset: list[Item], h: int) -> np.ndarray:
+        w = h * REPR_W // REPR_H
+        top = [np.full((h, w, 3), 255, np.uint8)] + [_cell(image, h, w) for _, image, _ in loaded]
+        rows = [np.hstack(top)]
+        for p in person_subset:
+            row = [_cell(cells[(p.label, None)], h, w)]
+            for g, _, _ in loaded:
+                r = by_pair[(p.label, g.label)]
+                if r["status"] == "rendered":
+                    c = _cell(cells[(p.label, g.label)], h, w)
+                    row.append(c if r["qa"]["status"] == "ok" else _flag(c, r["qa"]["reasons"]))
+                elif r["status"] == "refused":
+                    row.append(_text_cell(h, w, "refused: " + r["reason"]))
+                else:
+                    row.append(_text_cell(h, w, "CRASH: " + r["reason"], background=20, colour=(0, 0, 255)))
+            rows.append(np.hstack(row))
+        return np.vstack(rows)
+
+    cv2.imwrite(str(out / "cross_product.png"), sheet(persons, sheet_cell_h))
+    for set_name in dict.fromkeys(p.set for p in persons):
+        cv2.imwrite(str(out / f"cross_product_{set_name}.png"), sheet([p for p in persons if p.set == set_name],
+                                                                     cell_h))
+    rendered_seconds = [r["seconds"] for r in pairs if r["status"] == "rendered"]
+    result = {
+        "counts": counts,
+        "refused_by_reason": dict(sorted(refused_by.items(), key=lambda kv: -kv[1])),
+        "flagged_by_reason": dict(sorted(flagged_by.items(), key=lambda kv: -kv[1])),
+        "persons": len(persons), "garments": len(loaded),
+        "seconds_per_person_median": float(np.median(person_seconds)) if person_seconds else None,
+        # the first garment of each person also builds the person's layers (done once per person)
+        "seconds_per_pair_median": float(np.median(rendered_seconds)) if rendered_seconds else None,
+        "pairs": pairs,
+    }
+    (out / "cross_product.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _wild_folder(data: Path) -> Path | None:
+    wild = Path(data).parent / "catalogue_wild"
+    return wild if (wild / "garments").is_dir() else None
+
+
 # --- the run ------------------------------------------------------------------------------------
 def evaluate_persons(data: Path, options=None) -> dict:
     """Per-person metrics over every case of `data`, through models.chain.prepare_person."""
@@ -383,7 +572,8 @@ def evaluate_persons(data: Path, options=None) -> dict:
     return {"summary": summary, "per_case": per_case, "stages": stages_seen}
 
 
-def evaluate(data: Path, out: Path, options=None) -> dict:
+def evaluate(data: Path, out: Path, options=None, wild: Path | None = None,
+             person_filter: list[str] | None = None, garment_filter: list[str] | None = None) -> dict:
     options = options or ChainOptions()
     result = {"data": str(data), "chain": options.fingerprint()}
     persons = evaluate_persons(data, options)
@@ -402,6 +592,17 @@ def evaluate(data: Path, out: Path, options=None) -> dict:
     result["framing_per_person"] = framed["per_person"]
     contact_sheet(data, out / "contact_sheet.png", options)
     out.mkdir(parents=True, exist_ok=True)
+    # every person × every upper garment, of this dataset and the wild catalogue
+    persons, garments = person_items(data, "tryon"), upper_garments(data, "tryon")
+    if wild is not None:
+        persons += person_items(wild, "wild")
+        garments += upper_garments(wild, "wild")
+    if person_filter:
+        persons = [p for p in persons if p.name in person_filter or p.label in person_filter]
+    if garment_filter:
+        garments = [g for g in garments if g.name in garment_filter or g.label in garment_filter]
+    cross = cross_product(persons, garments, out, options)
+    result["cross_product"] = {k: v for k, v in cross.items() if k != "pairs"}
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -410,10 +611,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="dataset folder (persons/, parse/, pose_json/, ...)")
     parser.add_argument("out", type=Path, help="output folder for metrics.json")
+    parser.add_argument("--wild", type=Path, default=None,
+                        help="a catalogue folder (garments/, persons/, manifest.csv) whose persons and upper "
+                             "garments join the cross product (default: catalogue_wild beside DATA, if present)")
+    parser.add_argument("--persons", default="", help="comma-separated person names: only these in the cross product")
+    parser.add_argument("--garments", default="", help="comma-separated garment names: only these in the cross product")
     args = parser.parse_args(argv)
     # The geometric chain unless TRYON_CHAIN names another (the seed's weights are rarely here).
     options = ChainOptions(mode=os.environ.get("TRYON_CHAIN") or "geometric")
-    result = evaluate(args.data, args.out, options)
+    wild = args.wild if args.wild is not None else _wild_folder(args.data)
+    result = evaluate(args.data, args.out, options, wild=wild,
+                      person_filter=[s for s in args.persons.split(",") if s],
+                      garment_filter=[s for s in args.garments.split(",") if s])
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_case", "framing_per_person")}, indent=2))
     return 0
 

@@ -105,10 +105,15 @@ def composite_inputs(metadata: dict[str, str]) -> tuple[str, str] | None:
 
 
 # S3 user metadata is ASCII text, ~2 KB in all: keys are %-quoted, stages summarised.
+QA_REASONS_MAX = 600   # characters of the quoted QA reasons kept in a composite's metadata
+
+
 def composite_metadata(*, fp: str, customer_key: str, customer_etag: str, garment_key: str,
                        garment_etag: str, chain_version: str, stages: dict, timings: dict,
-                       run_id: str) -> dict[str, str]:
-    return {
+                       run_id: str, qa: dict | None = None) -> dict[str, str]:
+    """`qa`: the composite's QA verdict ({"status", "reasons"}) as `tryon-qa` (ok / needs_review)
+    and `tryon-qa-reasons` (%-quoted, "; "-joined)."""
+    meta = {
         FINGERPRINT_METADATA: fp,
         "tryon-chain": chain_version,
         "tryon-customer": urllib.parse.quote(customer_key),
@@ -119,6 +124,11 @@ def composite_metadata(*, fp: str, customer_key: str, customer_etag: str, garmen
         "tryon-timings": json.dumps({k: round(v, 4) for k, v in timings.items()}, separators=(",", ":")),
         "tryon-run": run_id,
     }
+    if qa is not None:
+        meta["tryon-qa"] = qa["status"]
+        if qa.get("reasons"):
+            meta["tryon-qa-reasons"] = urllib.parse.quote("; ".join(qa["reasons"]))[:QA_REASONS_MAX]
+    return meta
 
 
 def stages_summary(stages: dict) -> str:

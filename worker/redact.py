@@ -2,7 +2,7 @@
 
 A run's record names its customers in four places:
     runs/<id>/plan.json       the plan: every customer photo listed (key, ETag, size), invalid inputs
-    runs/<id>/report.json     pairs, failures, invalid inputs (with their composite keys and reasons)
+    runs/<id>/report.json     pairs, failures, pairs to review, invalid inputs (with their composite keys and reasons)
     runs/<id>/index.html      the contact sheet, made from report.json
     Redis (RunBook, until TRYON_RUN_TTL)  the plan again, and each chunk's per-pair results
 
@@ -73,7 +73,8 @@ def redact_run(plan: dict | None, report: dict | None, customers: set[str]) -> R
     if report is not None:
         new = copy.deepcopy(report)
         pairs = 0
-        for name in ("pairs", "failures"):
+        # (needs_review repeats flagged pairs with their QA reasons: dropped, not counted again)
+        for name in ("pairs", "failures", "needs_review"):
             if name not in new:
                 continue
             kept = []
@@ -84,8 +85,10 @@ def redact_run(plan: dict | None, report: dict | None, customers: set[str]) -> R
                         pairs += 1
                         if entry.get("composite"):
                             out.composites.add(entry["composite"])
-                    elif "pairs" not in new:  # over report_max_pairs: failures are the only list
+                    elif name == "failures" and "pairs" not in new:  # over report_max_pairs: failures are the only list
                         pairs += 1
+                    elif name == "needs_review" and entry.get("composite"):
+                        out.composites.add(entry["composite"])
                 else:
                     kept.append(entry)
             new[name] = kept

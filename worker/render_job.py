@@ -231,13 +231,15 @@ def write_composite(storage: Storage, run_id: str, customer: PreparedCustomer, g
     fp = fingerprint(customer.etag, garment.etag, chain_version)
     timings = dict(composite.timings, person=0.0 if customer.cached else customer.seconds,
                    encode=time.perf_counter() - t1)
+    qa = composite.qa.to_dict()
     meta = keys.composite_metadata(fp=fp, customer_key=customer.key, customer_etag=customer.etag,
                                    garment_key=garment.pair.garment_key, garment_etag=garment.etag,
                                    chain_version=chain_version, stages=composite.stages, timings=timings,
-                                   run_id=run_id)
+                                   run_id=run_id, qa=qa)
     etag = storage.put(garment.pair.composite_key, body, "image/jpeg", meta)
     result = {"garment": garment.pair.garment, "status": "rendered", "etag": etag, "person_cached": customer.cached,
-              "timings": {k: round(v, 4) for k, v in timings.items()}}
+              "timings": {k: round(v, 4) for k, v in timings.items()},
+              "qa": {"status": qa["status"], "reasons": qa["reasons"]}}
     index_record = {"fingerprint": fp, "etag": etag, "chain": chain_version,
                     "customer_etag": customer.etag, "garment_etag": garment.etag}
     return result, index_record

@@ -18,7 +18,7 @@ def build_report(plan: Plan, status: dict, chunks: list[dict]) -> dict:
         for p in chunk["pairs"]:
             entry = {"customer": plan.customers[ci].key, "garment": plan.garments[p["garment"]].key,
                      "status": p["status"], "composite": plan.composite_key(ci, p["garment"])}
-            for k in ("reason", "timings", "etag", "person_cached"):
+            for k in ("reason", "timings", "etag", "person_cached", "qa"):
                 if p.get(k) is not None:
                     entry[k] = p[k]
             if p["status"] == "failed":
@@ -31,6 +31,9 @@ def build_report(plan: Plan, status: dict, chunks: list[dict]) -> dict:
     counts.update({k: int(status.get(k, 0)) for k in ("s3_retries", "task_retries", "chunks_resent")})
     # Composites of removed garments and customers deleted before the run (producer/prune.py).
     counts["pruned"] = int(status.get("pruned", 0))
+    # composites the chain's QA verdict says a person should look at (models/qa.py)
+    flagged = [e for e in pairs if e.get("qa", {}).get("status") == "needs_review"]
+    counts["needs_review"] = len(flagged)
     report = {
         "run_id": plan.run_id, "bucket": plan.bucket, "chain": plan.chain, "force": plan.force,
         "created": plan.created, "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -38,6 +41,8 @@ def build_report(plan: Plan, status: dict, chunks: list[dict]) -> dict:
         "counts": counts, "ok": counts["failed"] == 0,
         "invalid": plan.invalid, "failures": failures,
         "prune": json.loads(status["prune"]) if status.get("prune") else {"status": "not recorded"},
+        "needs_review": [{k: e[k] for k in ("customer", "garment", "composite")} | {"reasons": e["qa"]["reasons"]}
+                         for e in flagged],
     }
     if len(pairs) <= plan.report_max_pairs:
         report["pairs"] = pairs
@@ -66,11 +71,19 @@ def contact_sheet_html(report: dict, plan: Plan) -> str:
                 cells.append(f'<td class="failed">failed<br><small>{e(p.get("reason", ""))}</small></td>')
             else:
                 href = e(up + p["composite"], quote=True)
-                cells.append(f'<td class="{e(p["status"])}"><a href="{href}"><img src="{href}" loading="lazy" '
-                             f'alt="{e(p["composite"])}"></a><br><small>{e(p["status"])}</small></td>')
+                review = p.get("qa", {}).get("status") == "needs_review"
+                note = "needs review: " + "; ".join(p["qa"]["reasons"]) if review else p["status"]
+                cells.append(f'<td class="{"review" if review else e(p["status"])}"><a href="{href}"><img src="{href}" '
+                             f'loading="lazy" alt="{e(p["composite"])}"></a><br><small>{e(note)}</small></td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     head = "<tr><th></th>" + "".join(f"<th>{e(posixpath.basename(g))}</th>" for g in garments) + "</tr>"
     invalid = "".join(f"<li>{e(i['key'])}: {e(i['reason'])}</li>" for i in report.get("invalid", []))
+    # flagged pairs first: a thumbnail and the QA's reasons each
+    review = "".join(
+        f'<div class="review"><a href="{e(up + f["composite"], quote=True)}"><img src="{e(up + f["composite"], quote=True)}" '
+        f'loading="lazy" alt="{e(f["composite"])}"></a><br><small>{e(posixpath.basename(f["customer"]))} × '
+        f'{e(posixpath.basename(f["garment"]))}: {e("; ".join(f["reasons"]))}</small></div>'
+        for f in report.get("needs_review", []))
     omitted = f"<p>{e(report['pairs_omitted'])}</p>" if "pairs_omitted" in report else ""
     prune = report.get("prune") or {}
     pruned = (f"{c.get('pruned', 0)} composites of removed garments or customers pruned"
@@ -82,11 +95,13 @@ def contact_sheet_html(report: dict, plan: Plan) -> str:
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Try-on run {e(report['run_id'])}</title>
 <style>body{{font-family:sans-serif}} td,th{{border:1px solid #ccc;padding:4px;text-align:center;vertical-align:top}}
-img{{height:160px}} .failed{{background:#fdd}} .none{{color:#888}} table{{border-collapse:collapse}}</style></head>
+img{{height:160px}} .failed{{background:#fdd}} .none{{color:#888}} table{{border-collapse:collapse}}
+.review{{background:#fec}} div.review{{display:inline-block;width:180px;margin:4px;vertical-align:top}}</style></head>
 <body><h1>Try-on run {e(report['run_id'])}</h1>
 <p>bucket <b>{e(report['bucket'])}</b>, chain <b>{e(report['chain'])}</b>, finished {e(report['finished'])}:
-{c['rendered']} rendered, {c['pairs_up_to_date'] + c['skipped_by_worker']} up to date, {c['failed']} failed,
-{c['invalid_inputs']} invalid inputs; {pruned}.</p>
+{c['rendered']} rendered ({c.get('needs_review', 0)} to review), {c['pairs_up_to_date'] + c['skipped_by_worker']} up
+to date, {c['failed']} failed, {c['invalid_inputs']} invalid inputs; {pruned}.</p>
+{'<h2>Needs review</h2>' + review if review else ''}
 {omitted}<table>{head}{''.join(rows)}</table>
 {'<h2>Invalid inputs</h2><ul>' + invalid + '</ul>' if invalid else ''}
 </body></html>

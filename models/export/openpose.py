@@ -75,12 +75,11 @@ def body25(person: Person, size_wh: tuple[int, int]) -> tuple[np.ndarray, list[s
         notes.append("BODY_25 feet (19-24) written as not found: the pose stage "
                      f"({person.stages.get('pose', {}).get('impl', '?')}) gave no BlazePose landmarks")
         return out, notes
-    x0, y0, x1, y1 = person.crop_box
     w, h = size_wh
     for index, landmark in BODY25_FEET_FROM_BLAZEPOSE.items():
-        x, y, visibility = (float(v) for v in person.landmarks[landmark])
-        if visibility >= MIN_VISIBILITY and 0 <= x < x1 - x0 and 0 <= y < y1 - y0:
-            out[index] = (x * w / (x1 - x0), y * h / (y1 - y0), visibility)
+        x, y, _, visibility = (float(v) for v in person.landmarks[landmark][:4])  # x, y in the 192×256 grid
+        if visibility >= MIN_VISIBILITY and 0 <= x < REPR_W and 0 <= y < REPR_H:
+            out[index] = (x * w / REPR_W, y * h / REPR_H, visibility)
     return out, notes
 
 

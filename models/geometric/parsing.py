@@ -27,7 +27,9 @@ VITON-HD parse files use for it; LIP itself has no neck class. Which ids appear:
     13 face, 14 left arm, 15 right arm (the person's left/right; hands included, as in LIP),
     16/17 legs, 18/19 shoes (body pixels around a foot in the crop that are not skin).
 The map is at the crop's resolution, capped at WORK_HEIGHT rows.
-extras: "body_matte" (uint8 0–255 soft person matte, same size), for compositing.
+extras: "body_matte" (uint8 0–255 soft person matte, same size), for compositing;
+"landmarks" (39×4 float32: BlazePose's x, y in the 192×256 grid, z in x's units, visibility),
+which prepare_person moves to Person.landmarks (the hands, the person's turn, BODY_25's feet).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from models.contract import REPR_H, REPR_W
 from models.geometric import blazepose as bp
 from models.geometric.blazeface import FACE_DETECTION_SHORT_RANGE, BlazeFace
 from models.geometric.blazepose import POSE_LANDMARK_FULL, BlazePose, PoseResult
@@ -171,7 +174,11 @@ class GeometricParser(DeclaresWeights):
         landmarks = pose.landmarks[:, :2] * scale
         face = self.face_geometry(image, landmarks)
         labels = label_person(image, body, landmarks, face)
-        extras = {"body_matte": matte}
+        # BlazePose's landmarks for later stages (hands, the person's turn): x, y in the
+        # 192×256 grid like the keypoints, z in the same units as x, visibility
+        lm = pose.landmarks
+        grid = np.column_stack([lm[:, 0] * REPR_W / w, lm[:, 1] * REPR_H / h, lm[:, 2] * REPR_W / w, lm[:, 3]])
+        extras = {"body_matte": matte, "landmarks": grid.astype(np.float32)}
         return labels, extras
 
 

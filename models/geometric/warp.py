@@ -1,258 +1,700 @@
-"""Warp stage of the geometric chain: garment landmarks → thin-plate splines onto the body's keypoints.
+"""Warp stage of the geometric chain: the garment laid onto the body by strip warps.
 
-Replaces the seed chain's GMM (learned TPS) with geometry. The garment is split into its body
-and its sleeves (models.geometric.garment); each part gets its own TPS (models.tps.fit_tps)
-from matched points, so a sleeve can swing with its arm without dragging the torso along:
+Replaces the seed chain's GMM with geometry (models.geometric.garment gives the garment's
+profile and sleeves, models.geometric.layers the body's). Two maps, both backward (person
+pixel → garment pixel), both monotone, so nothing folds or flies off whatever the garment:
 
-    body    shoulders → outer shoulders; neck corners/centre, armpits, an under-arm point,
-            waist and hem corners → the garment's own heights, scaled by its shoulder width
-            (partly adapted to the person's torso proportion); widths from a keypoint body
-            model (models.body), or from the person's parse where it shows the torso, never
-            narrower than the body and at most a little looser.
-    sleeve  shoulder and armpit (shared with the body, so the seam stays closed), then edge
-            and centre points at stations along the arm (shoulder → elbow → wrist keypoints)
-            for the sleeve's own scaled length: a short sleeve ends on the upper arm, a long
-            one bends at the elbow (and bunches up at the wrist if longer than the arm); width:
-            the flat sleeve's, wrapped round the arm, its
-            outer side at least as far out as the arm in the parse. The garment side of each
-            station is the sleeve mask's real outline (not the straight shoulder→cuff chord).
+    body    row by row: a person pixel's depth down the torso picks the garment row (the
+            garment's own length: its scale is set by its shoulders, or by its chest when it has
+            no sleeves, the vertical a little adapted to the person's torso proportion);
+            its distance across from the chest's centre line, relative to the target
+            half-width at that depth, picks the garment column relative to the garment's
+            half-width at that row. Targets: the garment's own frontal width (flat width ×
+            FLAT_TO_FRONT) kept between the body's silhouette width (never narrower) and
+            MAX_LOOSENESS times it; above the armpits the armhole line runs to the shoulder
+            seams.
+    sleeve  along the arm: a person pixel's arc length along the arm (shoulder → elbow → wrist
+            → fingertips, corners rounded) and its offset from it give the distance along the
+            sleeve's axis from its seam and the offset across it (relative to the target
+            half-width: the arm's, or the sleeve's own wrapped width if looser). The seam runs
+            from the shoulder seam (outer side) to the armpit (inner side); a sleeve longer
+            than the arm is gathered up to the wrist.
 
-The splines are backward maps (person pixel → garment pixel) sampled on a coarse grid and
-resized, then cv2.remap reads the ORIGINAL garment image, so prints stay as sharp as the
-garment photo allows at the working resolution (the crop's size, capped at 1024 rows).
+Each map is evaluated on a coarse grid over its part's window and resized, then cv2.remap
+reads the garment photo (colour with the background taken out of its edge pixels, and its
+soft alpha) at its own resolution, so prints stay as sharp as the photo allows.
+
+Per garment it also measures (WarpedGarments.measures, judged in models/qa.py):
+matte_confidence, landmark_confidence, fit_strain, person_turn.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from models.body import ARM_HALF_WIDTH, BodyFrame, body_frame, parse_at
 from models.contract import Person, WarpedGarments
-from models.geometric.garment import PART_BODY, PART_OF_SIDE, GarmentLandmarks, analysed_garment
-from models.labels import IN_FRONT
-from models.masks import mask_window
-from models.tps import fit_tps, tps_dense_grid
+from models.geometric.garment import (PART_BACK, PART_BODY, PART_OF_SIDE, GarmentAnalysis, GarmentLandmarks,
+                                      Sleeve, analysed_garment)
+from models.geometric.layers import BodyFit, person_layers
 from models.weights import DeclaresWeights
 
 MAX_WORK_HEIGHT = 1024
 MAX_GARMENT_HEIGHT = 2048  # garment photos are read at up to 2× the working height
-EDGE_ERODE = 0.006  # of the garment photo's height: its edge pixels carry background colour
-SEAM_OVERLAP = 0.03  # of the garment photo's width: how far a part overlaps its neighbour
-GRID_ROWS = 128  # the spline is smooth: evaluate it on a grid of ~128 rows and resize the map
+SEAM_OVERLAP = 0.012  # of the garment photo's width: how far a part overlaps its neighbour
+GRID_STEP = 128       # the body's map is smooth: evaluated every h/GRID_STEP px and resized
+SLEEVE_GRID_STEP = 160  # a sleeve's map bends more (elbow): a finer grid
 
-# Garment placement, in the body frame's units (models.body: ds across, tl down).
-SHOULDER_OUT, SHOULDER_UP = 1.2, 0.10   # outer shoulder seam: 1.2 ds out, 0.1 tl above the joint (GT tops: 0.08-0.22)
-# A flat in-shop garment is wider than its frontal silhouette once worn (it wraps round the
-# body): on the paired cases its shoulder points span 2 × 0.96 ds at the scale that gives the
-# right length. Scale (and hence every height) uses this; widths follow the body model.
+# Garment placement, in the body frame's units (ds: half the shoulder span, tl: neck → hips).
+SHOULDER_UP = 0.15        # the shoulder seam line above the shoulder joints (tl): the middle of what the GT tops show (0.08-0.22)
+# A flat in-shop garment's shoulder span (seam to seam) is about the person's shoulder-joint
+# span (measured on the paired cases: 2 × 0.96 ds); worn, the seams sit on the shoulders'
+# outer edge, 1.2 ds out.
 FLAT_SHOULDER_HALF = 0.96
-UNDERARM = 0.3            # an extra side point this far from the armpit towards the waist
-TYPICAL_TORSO_RATIO = 3.1  # median neck→mid-hip / half shoulder width (tl/ds) of the dataset's GT poses
-# A worn sleeve is a tube: its frontal width is 2/π of the flat sleeve's (half its girth),
-# clamped to models.body.ARM_HALF_WIDTH.
+SHOULDER_OUT = 1.2
+# A flat garment shows half its girth; worn, its frontal width is less (it wraps round the
+# body's depth). Its shoulder points (the body's side lines at the armholes) are scaled to the
+# person's shoulder joints (FLAT_SHOULDER_HALF), which puts a fitted body about at the
+# person's width: the frontal width is taken as 0.9 of the flat one (a wrapped ellipse would
+# say 0.78, the shoulder convention 1.0; the paired cases do not tell them apart). A sleeve (a
+# tube round the arm) shows 2/π of its flat width.
+FLAT_TO_FRONT = 0.9
 SLEEVE_WRAP = 2 / np.pi
-MAX_LOOSENESS = 1.15                     # a loose garment keeps at most 15 % of extra width
+MAX_LOOSENESS = 1.4       # a loose garment stands off the body by at most 40 % of its width
+SHOULDER_DROP_RANGE = (0.08, 0.15)  # tl: how far the garment's shoulders may rise / drop to the person's
+MAX_SLEEVE_LOOSENESS = 3.0
+SNAP_REACH = 0.2          # true half-spans: how far a garment's sides reach out to the old garment's
+SLEEVE_SNAP = True        # a sleeve's edges too, over the old garment's sleeves
+SLEEVE_SNAP_REACH = 0.1
+SLEEVE_EDGE_FADE = (1.5, 1.8)   # |offset / target half-width|: a sleeve fades out between these
+TYPICAL_TORSO_RATIO = 3.1  # median neck→mid-hip / half shoulder width (tl/ds) of the dataset's GT poses
+STRETCH_RANGE = (0.85, 1.2)
+STRAPS_AT_SHOULDERS = 0.75  # a sleeveless garment whose shoulder span is this much of its chest has its armholes at the shoulders
+CHEST_DEPTH = 0.3          # tl below the shoulders: where a sleeveless garment's scale is taken
+ARMPIT_DEPTH = 0.28        # tl below the shoulders: the armpits (where a sleeveless garment's armholes end)
+ARM_TAPER = (1.0, 0.85, 0.72, 0.72)   # arm half-width at shoulder, elbow, wrist, fingertips (× the measured)
+GATHER_PAST_WRIST = 0.15   # a long sleeve may reach this far past the wrist (of the forearm) before it gathers
 
 
-# --- correspondences --------------------------------------------------------------------------
-def _along_polyline(poly: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Point at arc length `distance` along a polyline (extrapolating the last segment a
-    little past its end) and the unit direction there."""
-    last = len(poly) - 2
-    for i, (a, b) in enumerate(zip(poly[:-1], poly[1:])):
-        seg = float(np.linalg.norm(b - a))
-        if seg < 1e-6:
+@dataclass
+class Placement:
+    """One garment on one body: its scales, and which person depth each garment row lands at
+    (piecewise linear through `knots_y` → `knots_d`, the slope k_v beyond them)."""
+
+    k: float          # garment px → person px (true size: lengths)
+    k_v: float        # vertical: k with the torso-proportion stretch
+    k_app: float      # horizontal, apparent (foreshortened by the person's turn)
+    knots_y: np.ndarray
+    knots_d: np.ndarray
+
+    @property
+    def d_shoulder(self) -> float:
+        return float(self.knots_d[0])
+
+    def depth(self, y):
+        """Person depth (px down from the shoulder joints' centre) of garment row(s) y."""
+        y = np.asarray(y, np.float64)
+        ky, kd = self.knots_y, self.knots_d
+        inside = np.interp(y, ky, kd)
+        return np.where(y < ky[0], kd[0] + (y - ky[0]) * self.k_v,
+                        np.where(y > ky[-1], kd[-1] + (y - ky[-1]) * self.k_v, inside))
+
+    def row(self, d):
+        d = np.asarray(d, np.float64)
+        ky, kd = self.knots_y, self.knots_d
+        inside = np.interp(d, kd, ky)
+        return np.where(d < kd[0], ky[0] + (d - kd[0]) / self.k_v,
+                        np.where(d > kd[-1], ky[-1] + (d - kd[-1]) / self.k_v, inside))
+
+
+def placement(marks: GarmentLandmarks, fit: BodyFit) -> Placement:
+    """Sleeved: scale from the shoulders, the shoulder seams on the person's shoulder line.
+    Sleeveless: scale from the chest, the armholes' bottom at the person's armpit depth and
+    the straps (whatever their length in the photo) from there up to the shoulder line."""
+    span = max(1.0, float(marks.shoulder_right[0] - marks.shoulder_left[0]))
+    k_shoulder = 2 * FLAT_SHOULDER_HALF * fit.ds_true / span
+    stretch = float(np.clip(np.sqrt(fit.tl / fit.ds_true / TYPICAL_TORSO_RATIO), *STRETCH_RANGE))
+    d_shoulder = -SHOULDER_UP * fit.tl
+    if marks.sleeves:
+        k = k_shoulder
+        knots_y, knots_d = np.array([marks.shoulder_y]), np.array([d_shoulder])
+    else:
+        # sleeveless: the chest sets the size (straps may sit anywhere on the shoulders)
+        y_arm = (marks.armpit_left[1] + marks.armpit_right[1]) / 2
+        chest_y = y_arm + 0.1 * marks.body_length
+        gl, gr = marks.half_widths(chest_y)
+        d = CHEST_DEPTH * fit.tl
+        body = float(fit.half("left", d) + fit.half("right", d))
+        k_chest = body / max(1.0, FLAT_TO_FRONT * float(gl + gr))
+        k = k_chest if span < STRAPS_AT_SHOULDERS * float(gl + gr) else float(np.sqrt(k_chest * k_shoulder))
+        d_arm = max(ARMPIT_DEPTH * fit.tl, d_shoulder + 0.5 * (y_arm - marks.shoulder_y) * k * stretch)
+        knots_y = np.array([marks.shoulder_y, y_arm]) if y_arm > marks.shoulder_y + 1 else np.array([marks.shoulder_y])
+        knots_d = np.array([d_shoulder, d_arm])[:len(knots_y)]
+    return Placement(k=k, k_v=k * stretch, k_app=k * fit.ds / fit.ds_true, knots_y=knots_y, knots_d=knots_d)
+
+
+# --- the body's map ---------------------------------------------------------------------------
+def shoulder_spread(marks: GarmentLandmarks) -> float:
+    """How much wider than scaled a garment's shoulder points sit on the person: a sleeve's
+    seam lies on the shoulder's outer edge (SHOULDER_OUT / FLAT_SHOULDER_HALF); a strap
+    lies where the flat garment has it."""
+    return SHOULDER_OUT / FLAT_SHOULDER_HALF if marks.sleeves else 1.0
+
+
+def _body_targets(marks: GarmentLandmarks, fit: BodyFit, place: Placement, side: str, y: np.ndarray,
+                  d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(target half-width on the person, garment half-width) for garment rows y at person depths d."""
+    gl, gr = marks.half_widths(y)
+    g = gl if side == "left" else gr
+    shoulder = marks.shoulder_left if side == "left" else marks.shoulder_right
+    armpit = marks.armpit_left if side == "left" else marks.armpit_right
+    g_sh = max(1.0, abs(shoulder[0] - marks.axis_x))
+    t_sh = shoulder_spread(marks) * place.k_app * g_sh
+    y_arm = float(armpit[1])
+    g_arm = float(marks.half_widths(y_arm)[0 if side == "left" else 1])
+    b_arm = float(fit.half(side, place.depth(y_arm)))
+    t_arm = float(np.clip(place.k_app * FLAT_TO_FRONT * g_arm, b_arm, MAX_LOOSENESS * b_arm))
+    b = fit.half(side, d)
+    lower = np.clip(place.k_app * FLAT_TO_FRONT * g, b, MAX_LOOSENESS * b)
+    t = np.clip((y - shoulder[1]) / max(1.0, y_arm - shoulder[1]), 0, 1)
+    upper = np.where(y <= shoulder[1], t_sh * g / g_sh, t_sh + t * (t_arm - t_sh))
+    # below the hem's corner the garment keeps its own shape (a rounded or slanted hem)
+    hem = marks.hem_left if side == "left" else marks.hem_right
+    g_hem = float(marks.half_widths(hem[1])[0 if side == "left" else 1])
+    b_hem = float(fit.half(side, place.depth(hem[1])))
+    t_hem = float(np.clip(place.k_app * FLAT_TO_FRONT * g_hem, b_hem, MAX_LOOSENESS * b_hem))
+    lower = np.where(y > hem[1], t_hem * g / max(1.0, g_hem), lower)
+    return np.where(y < y_arm, upper, lower), g
+
+
+def shoulder_drop(marks: GarmentLandmarks, fit: BodyFit, place: Placement):
+    """(across offsets from the chest's centre line, depth offsets): how much lower the
+    person's shoulders' top outline lies than the garment's top outline as placed, from the
+    collar corners out to the shoulder seams (0 at the collar, the seam's value beyond).
+    The garment's shoulders then follow the person's (sloping or square)."""
+    lim = (-SHOULDER_DROP_RANGE[0] * fit.tl, SHOULDER_DROP_RANGE[1] * fit.tl)
+    a_all, d_all = [], []
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        shoulder = marks.shoulder_left if side == "left" else marks.shoulder_right
+        neck = marks.neck_left if side == "left" else marks.neck_right
+        g_sh = max(1.0, abs(shoulder[0] - marks.axis_x))
+        t_sh = shoulder_spread(marks) * place.k_app * g_sh
+        a_neck = abs(neck[0] - marks.axis_x) * t_sh / g_sh
+        a = np.linspace(a_neck, t_sh, 12)
+        x = marks.axis_x + sign * a * g_sh / t_sh
+        garment_top = place.depth(marks.top_at(x))
+        person_top = fit.shoulder_top(sign * a + fit.shift)
+        drop = np.clip(np.nan_to_num(person_top - garment_top, nan=0.0), *lim)
+        drop *= np.clip((a - a_neck) / max(1.0, 0.3 * (t_sh - a_neck)), 0, 1)
+        drop = np.convolve(np.pad(drop, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+        a_all.append(sign * a)
+        d_all.append(drop)
+    a = np.concatenate([a_all[0][::-1], [0.0], a_all[1]])
+    d = np.concatenate([d_all[0][::-1], [0.0], d_all[1]])
+    return a, d
+
+
+def body_map(marks: GarmentLandmarks, fit: BodyFit, place: Placement, xx: np.ndarray, yy: np.ndarray,
+             drop=None):
+    """Garment (x, y) for person pixels (xx, yy) under the body's strip map."""
+    a, d = fit.coords(np.stack([xx, yy], -1))
+    a = a - fit.shift
+    if drop is not None:
+        d_top = place.depth(marks.shoulder_y)
+        d_arm = place.depth((marks.armpit_left[1] + marks.armpit_right[1]) / 2)
+        fade = np.clip((d_arm - d) / max(1.0, d_arm - d_top), 0, 1)
+        d = d - np.interp(a, *drop) * fade
+    y = place.row(d)
+    xs = {}
+    for side in ("left", "right"):
+        target, g = _body_targets(marks, fit, place, side, y, d)
+        xs[side] = marks.axis_x + a * g / np.maximum(target, 1e-3)
+    return np.where(a < 0, xs["left"], xs["right"]), y
+
+
+def body_strain(marks: GarmentLandmarks, fit: BodyFit, place: Placement) -> float:
+    """How far the body's widths bent the garment's own: 0 when its frontal width lies
+    between the body and MAX_LOOSENESS × the body from armpits to hem; else the largest
+    relative squeeze or stretch."""
+    ys = np.linspace(max(marks.armpit_left[1], marks.armpit_right[1]), marks.hem_left[1] * 0.5
+                     + marks.hem_right[1] * 0.5, 8)
+    d = place.depth(ys)
+    worst = 0.0
+    for side, g in zip(("left", "right"), marks.half_widths(ys)):
+        own = place.k_app * FLAT_TO_FRONT * g
+        b = fit.half(side, d)
+        worst = max(worst, float(np.max(np.maximum(1 - own / b, own / (MAX_LOOSENESS * b) - 1))))
+    return max(0.0, worst)
+
+
+# --- the sleeves' maps ---------------------------------------------------------------------------
+def _rounded(poly: np.ndarray, iterations: int = 3) -> np.ndarray:
+    """Chaikin corner cutting (the ends kept): an arm with rounded elbow and wrist."""
+    p = poly
+    for _ in range(iterations):
+        q = [p[0]]
+        for a, b in zip(p[:-1], p[1:]):
+            q += [0.75 * a + 0.25 * b, 0.25 * a + 0.75 * b]
+        q.append(p[-1])
+        p = np.array(q)
+    return p
+
+
+def arm_curve(fit: BodyFit, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(dense points (N,2), arc length at each (0 at the shoulder joint), arc length of the
+    original joints shoulder/elbow/wrist/fingertips). The curve starts half a shoulder span
+    before the shoulder joint (continuing the upper arm backwards)."""
+    poly = fit.arms[side].astype(np.float64)
+    up = poly[0] - poly[1]
+    up /= max(1e-6, float(np.linalg.norm(up)))
+    start = poly[0] + up * fit.ds
+    full = np.vstack([start, poly])
+    # joints' arc lengths on the polyline (the rounded curve is within a few % of it)
+    seg = np.linalg.norm(np.diff(full, axis=0), axis=1)
+    joints = np.concatenate([[0.0], np.cumsum(seg)])[1:] - seg[0]
+    dense = _rounded(full)
+    # resample uniformly
+    dseg = np.linalg.norm(np.diff(dense, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(dseg)])
+    n = int(np.clip(arc[-1] / 2, 16, 160))
+    s = np.linspace(0, arc[-1], n)
+    pts = np.stack([np.interp(s, arc, dense[:, 0]), np.interp(s, arc, dense[:, 1])], 1)
+    return pts, s - seg[0], joints
+
+
+def curve_coords(pts: np.ndarray, arc: np.ndarray, xy: np.ndarray, outer_sign: float):
+    """(arc length σ, signed offset τ: + on the outer side) of points xy (M,2) against a dense
+    curve (N,2): the nearest curve sample (a k-d tree: memory O(M + N), not O(M·N)), then the
+    projection onto the better of its two segments (the first and last extended beyond the
+    curve's ends)."""
+    from scipy.spatial import cKDTree
+
+    n = len(pts)
+    _, nearest = cKDTree(pts).query(xy)
+    best_d = np.full(len(xy), np.inf)
+    sigma = np.zeros(len(xy))
+    tau = np.zeros(len(xy))
+    for offset in (-1, 0):
+        i = np.clip(nearest + offset, 0, n - 2)
+        a, b = pts[i], pts[i + 1]
+        ab = b - a
+        seglen = np.maximum(np.linalg.norm(ab, axis=1), 1e-9)
+        direction = ab / seglen[:, None]
+        t = ((xy - a) * direction).sum(1)
+        t = np.where(i == 0, np.minimum(t, seglen), np.where(i == n - 2, np.maximum(t, 0), np.clip(t, 0, seglen)))
+        proj = a + t[:, None] * direction
+        d = np.linalg.norm(xy - proj, axis=1)
+        better = d < best_d
+        normal = np.stack([-direction[:, 1], direction[:, 0]], 1)
+        sigma = np.where(better, arc[i] + t, sigma)
+        tau = np.where(better, ((xy - proj) * normal).sum(1) * outer_sign, tau)
+        best_d = np.where(better, d, best_d)
+    return sigma, tau
+
+
+def _arc_lengths(poly: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))])
+
+
+def _along(poly: np.ndarray, arc: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Points at arc lengths u (M,) along a polyline; beyond its ends it goes on straight
+    along the chord of its first / last quarter (a last segment may turn round a corner, a
+    cuff's: extended, it would run along the cuff instead of past it)."""
+    n = len(poly)
+    inside = np.clip(u, 0, arc[-1])
+    i = np.minimum(np.maximum(np.searchsorted(arc, inside, side="right") - 1, 0), n - 2)
+    seg = np.maximum(arc[i + 1] - arc[i], 1e-9)
+    out = poly[i] + ((inside - arc[i]) / seg)[:, None] * (poly[i + 1] - poly[i])
+    q = max(1, (n - 1) // 4)
+    d_end = poly[-1] - poly[-1 - q]
+    d_end /= max(1e-9, float(np.linalg.norm(d_end)))
+    d_start = poly[q] - poly[0]
+    d_start /= max(1e-9, float(np.linalg.norm(d_start)))
+    out = out + np.maximum(u - arc[-1], 0)[:, None] * d_end + np.minimum(u, 0)[:, None] * d_start
+    return out
+
+
+def _normal_away(poly: np.ndarray, arc: np.ndarray, u: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Unit normals of a polyline at arc lengths u, each pointing away from `other` (M,2)."""
+    eps = max(1.0, 0.02 * float(arc[-1]))
+    tangent = _along(poly, arc, u + eps) - _along(poly, arc, u - eps)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1)
+    here = _along(poly, arc, u)
+    flip = ((here - other) * normal).sum(1) < 0
+    return np.where(flip[:, None], -normal, normal)
+
+
+@dataclass
+class SleeveMap:
+    """A sleeve laid along an arm. The flat sleeve is a strip between its outer edge (from the
+    shoulder point to the outer cuff corner) and its inner edge (from the armpit to the inner
+    cuff corner); its armhole seam is the straight line shoulder point → armpit. On the
+    person the seam runs from the shoulder seam (the arm's outer side) to the armpit (its
+    inner side), the outer edge along the arm's outer side, the inner edge along its inner
+    side. A person pixel's offset across the arm, relative to the target half-width, picks
+    the point between the two edges; its distance along the arm past the seam picks how far
+    along them (both scaled by k: the sleeve keeps its own length)."""
+
+    side: str
+    sleeve: Sleeve
+    pts: np.ndarray      # the arm's dense curve
+    arc: np.ndarray      # arc length along it (0 at the shoulder joint)
+    outer_sign: float
+    sigma_seam: float    # the shoulder seam's arc length on the person (outer side)
+    sigma_armpit: float  # the armpit's arc length on the person (inner side)
+    k_len: float         # garment → person scale along the sleeve (k, less where gathered)
+    arm_half: np.ndarray  # (4,) target arm half-width at shoulder, elbow, wrist, fingertips
+    joints: np.ndarray
+    k: float
+    gathered: float      # share of the sleeve's length gathered at the wrist
+    outer_reach: tuple | None = None   # (arc lengths, how far the arm is seen to its outer side)
+
+    def __post_init__(self):
+        sl = self.sleeve
+        self._outer = sl.outer                  # from the shoulder point to the outer cuff corner
+        self._inner = sl.inner[1:]              # from the armpit to the inner cuff corner
+        self._outer_arc = _arc_lengths(self._outer)
+        self._inner_arc = _arc_lengths(self._inner)
+        self.outer_len = float(self._outer_arc[-1])
+        self.inner_len = float(self._inner_arc[-1])
+
+    def _t(self, sigma: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """How far from seam (0) to cuff (1) a person pixel at arc length sigma and offset w
+        (0 inner edge, 1 outer edge) is: the seam and the cuff run across the arm, each from
+        its inner end to its outer end."""
+        seam = self.sigma_armpit + w * (self.sigma_seam - self.sigma_armpit)
+        cuff = (self.sigma_armpit + self.inner_len * self.k_len) + w * (
+            (self.sigma_seam + self.outer_len * self.k_len) - (self.sigma_armpit + self.inner_len * self.k_len))
+        return (sigma - seam) / np.maximum(cuff - seam, 1.0)
+
+    def garment_point(self, t: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The flat sleeve as a ruled strip: the point w of the way from the inner edge to the
+        outer edge, each taken t of its own length from its start. Beyond an edge (w < 0 or
+        w > 1) the point leaves it square to the edge (along the cross-section it would slide
+        along a slanted edge and smear it)."""
+        u_o, u_i = t * self.outer_len, t * self.inner_len
+        o = _along(self._outer, self._outer_arc, u_o)
+        i = _along(self._inner, self._inner_arc, u_i)
+        g = i + np.clip(w, 0, 1)[:, None] * (o - i)
+        span = np.linalg.norm(o - i, axis=1, keepdims=True)
+        out = np.nonzero(w > 1)[0]
+        if len(out):
+            n_o = _normal_away(self._outer, self._outer_arc, u_o[out], i[out])
+            g[out] = o[out] + (w[out] - 1)[:, None] * span[out] * n_o
+        inn = np.nonzero(w < 0)[0]
+        if len(inn):
+            n_i = _normal_away(self._inner, self._inner_arc, u_i[inn], o[inn])
+            g[inn] = i[inn] - w[inn][:, None] * span[inn] * n_i
+        return g
+
+    def half_widths(self, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Target half-widths (inner side, outer side) along the arm at arc lengths sigma: the
+        sleeve's own width (its cross-section at that fraction of its length, wrapped round the
+        arm) but at least the arm's; on the outer side at least as far as the arm is seen (the
+        keypoints' line runs inside the deltoid)."""
+        half_t = np.full_like(sigma, 0.5)
+        t = self._t(sigma, half_t)
+        inner = self.garment_point(t, np.zeros_like(sigma))
+        outer = self.garment_point(t, np.ones_like(sigma))
+        width = np.where(t < 0, 0.0, np.linalg.norm(outer - inner, axis=1))
+        arm = np.interp(sigma, self.joints, self.arm_half)
+        half = np.clip(self.k * SLEEVE_WRAP * width / 2, 1.1 * arm, MAX_SLEEVE_LOOSENESS * arm)
+        half_out = np.maximum(half, np.interp(sigma, *self.outer_reach)) if self.outer_reach is not None else half
+        return half, half_out
+
+    def map(self, xy: np.ndarray) -> np.ndarray:
+        sigma, tau = curve_coords(self.pts, self.arc, xy, self.outer_sign)
+        # the target half-widths vary along the arm only: tabulated along it, read per pixel
+        table = np.linspace(sigma.min(), sigma.max(), 256) if len(sigma) else np.zeros(2)
+        half_in, half_out = self.half_widths(table)
+        half = np.where(tau > 0, np.interp(sigma, table, half_out), np.interp(sigma, table, half_in))
+        nu = tau / half
+        w = np.clip((nu + 1) / 2, -1.0, 2.0)
+        t = self._t(sigma, w)
+        g = self.garment_point(t, w)
+        # far off the arm, or above the seam, nothing of the sleeve may land (the map
+        # extrapolates there, and would smear the sleeve's outline): a weight falling to 0 just
+        # past the sleeve's edges and its seam (smooth, as the coarse map is resized)
+        weight = np.clip((SLEEVE_EDGE_FADE[1] - np.abs(nu)) / (SLEEVE_EDGE_FADE[1] - SLEEVE_EDGE_FADE[0]), 0, 1) * np.clip(1 + t / 0.06, 0, 1)
+        return np.column_stack([g, weight])
+
+
+def sleeve_map(marks: GarmentLandmarks, fit: BodyFit, place: Placement, side: str, drop=None) -> SleeveMap:
+    sleeve = marks.sleeves[side]
+    pts, arc, joints = arm_curve(fit, side)
+    out = -1.0 if side == "left" else 1.0
+    i0 = int(np.searchsorted(arc, 0.0))
+    first = pts[min(len(pts) - 1, i0 + 1)] - pts[max(0, i0 - 1)]
+    normal = np.array([-first[1], first[0]])
+    # the outer side: away from the torso where the arm leaves the shoulder
+    outer_sign = 1.0 if normal @ fit.across * out >= 0 else -1.0
+    # the seam on the person: outer end at the shoulder seam, inner end where the arm reaches
+    # the garment's armpit depth (an arm raised above it: a little way down the upper arm)
+    g_sh = marks.shoulder_left if side == "left" else marks.shoulder_right
+    a_seam = out * shoulder_spread(marks) * place.k_app * abs(g_sh[0] - marks.axis_x)
+    d_seam = place.depth(g_sh[1]) + (np.interp(a_seam, *drop) if drop is not None else 0.0)
+    seam_outer = fit.point(fit.shift + a_seam, d_seam)
+    sig_seam = float(curve_coords(pts, arc, seam_outer[None], outer_sign)[0][0])
+    k = place.k
+    # gather a sleeve longer than the arm (to the wrist and a little past it)
+    outer_len = float(_arc_lengths(sleeve.outer)[-1])
+    inner_len = float(_arc_lengths(sleeve.inner[1:])[-1])
+    length = k * outer_len
+    forearm = max(1.0, joints[2] - joints[1])
+    available = joints[2] + GATHER_PAST_WRIST * forearm - sig_seam
+    k_len = k if length <= available else k * max(0.2, available / max(1.0, length))
+    # Where the sleeve's inner edge starts on the arm: worn, a sleeve is a tube whose cuff goes
+    # round the arm, so its inner edge (armpit → cuff) ends level with its outer edge
+    # (shoulder → cuff); no lower than the garment's armpit depth (an arm raised above it).
+    armpit = marks.armpit_left if side == "left" else marks.armpit_right
+    d_arm = place.depth(armpit[1])
+    upper = max(1.0, joints[1] - joints[0])
+    _, depths = fit.coords(pts)
+    reach = np.nonzero((depths >= d_arm) & (arc >= 0))[0]
+    deepest = float(arc[reach[0]]) if len(reach) else 0.35 * upper
+    level = sig_seam + (outer_len - inner_len) * k_len
+    sig_armpit = float(np.clip(level, sig_seam + 0.1 * upper, max(sig_seam + 0.1 * upper + 1, deepest)))
+    return SleeveMap(side=side, sleeve=sleeve, pts=pts, arc=arc, outer_sign=outer_sign, sigma_seam=sig_seam,
+                     sigma_armpit=sig_armpit, k_len=k_len, arm_half=fit.arm_half[side] * np.array(ARM_TAPER),
+                     joints=joints, k=k, gathered=1 - k_len / k,
+                     outer_reach=fit.arm_outer.get(side) if fit.arm_outer else None)
+
+
+# --- sampling ---------------------------------------------------------------------------------------
+def _grid_maps(window: tuple[int, int, int, int], step: int, fn):
+    """cv2.remap maps of a window (x0, y0, x1, y1) from `fn(xy (M,2)) → garment (M,2)` (or (M,3):
+    x, y and a weight for the part's alpha) evaluated every `step` px (at the coarse cells'
+    centres) and resized: (map_x, map_y, weight or None)."""
+    x0, y0, x1, y1 = window
+    w, h = x1 - x0, y1 - y0
+    gw, gh = max(2, -(-w // step)), max(2, -(-h // step))
+    xs = x0 + (np.arange(gw) + 0.5) * w / gw - 0.5
+    ys = y0 + (np.arange(gh) + 0.5) * h / gh - 0.5
+    gx, gy = np.meshgrid(xs, ys)
+    g = fn(np.stack([gx.ravel(), gy.ravel()], 1))
+    g = g.reshape(gh, gw, g.shape[1]).astype(np.float32)
+    dense = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
+    return dense[..., 0], dense[..., 1], (dense[..., 2] if g.shape[2] > 2 else None)
+
+
+def _clip_window(box, hw) -> tuple[int, int, int, int] | None:
+    h, w = hw
+    x0, y0, x1, y1 = (int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])), int(np.ceil(box[3])))
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
+
+
+@dataclass
+class WarpedPart:
+    """One garment part on the person: colour (not premultiplied) and alpha over `window`,
+    uint8 (0-255) as remapped from the garment photo, or float32 in [0, 1]."""
+
+    part: int
+    window: tuple[int, int, int, int]   # x0, y0, x1, y1
+    rgb: np.ndarray     # (h, w, 3)
+    alpha: np.ndarray   # (h, w)
+
+    def float_rgb(self) -> np.ndarray:
+        return self.rgb if self.rgb.dtype == np.float32 else np.multiply(self.rgb, 1 / 255, dtype=np.float32)
+
+    def float_alpha(self) -> np.ndarray:
+        return self.alpha if self.alpha.dtype == np.float32 else np.multiply(self.alpha, 1 / 255, dtype=np.float32)
+
+
+# The garment photo at 4× and 2× its size (a small photo laid on a large person: upscaled
+# smoothly, its outline rounded instead of a staircase of pixels), at its own, half and quarter
+# size (shrunk onto a small person: area-averaged, no moiré).
+SOURCE_LEVELS = (0.25, 0.5, 1, 2, 4)
+MAX_MAGNIFICATION = 1.25        # a level is used while the person's pixels are at most this much larger
+
+
+def _part_sources(analysis: GarmentAnalysis, level: int = 1) -> dict[int, np.ndarray]:
+    """Per part: the garment as RGBA uint8 with the part's alpha (each part reaching a little
+    over its seams into its neighbours, so no slit opens between them), at 1/`level` of the
+    photo's size (area-averaged: a garment shrunk onto a small person shows no moiré).
+    Cached on the analysis."""
+    cache = analysis.__dict__.setdefault("_sources", {})
+    if level in cache:
+        return cache[level]
+    if level != 1:
+        full = _part_sources(analysis, 1)
+        h, w = analysis.mask.shape
+        size = (max(2, round(w / level)), max(2, round(h / level)))
+        if level > 1:
+            cache[level] = {part: cv2.resize(src, size, interpolation=cv2.INTER_AREA) for part, src in full.items()}
+        else:
+            up = {}
+            for part, src in full.items():
+                big = cv2.resize(src, size, interpolation=cv2.INTER_CUBIC)
+                # the alpha's pixel staircase rounded off (half a photo pixel)
+                sigma = 0.5 / level
+                if big.ndim == 2:
+                    big = cv2.GaussianBlur(big, (0, 0), sigma)
+                else:
+                    big[..., 3] = cv2.GaussianBlur(np.ascontiguousarray(big[..., 3]), (0, 0), sigma)
+                up[part] = big
+            cache[level] = up
+        return cache[level]
+    marks = analysis.marks
+    m = max(1, int(round(SEAM_OVERLAP * analysis.mask.shape[1])))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * m + 1, 2 * m + 1))
+    sources = {}
+    back = (marks.parts == PART_BACK).astype(np.float32)
+    rgb8 = np.clip(analysis.rgb * 255 + 0.5, 0, 255).astype(np.uint8)
+    for part in [PART_BODY] + [PART_OF_SIDE[s] for s in marks.sleeves]:
+        reach = cv2.dilate((marks.parts == part).astype(np.uint8), kernel).astype(np.float32)
+        if part == PART_BODY:
+            reach = np.maximum(reach, (marks.parts == PART_BODY).astype(np.float32)) * (1 - back)
+        a = np.clip(analysis.alpha * reach * 255 + 0.5, 0, 255).astype(np.uint8)
+        sources[part] = np.dstack([rgb8, a])
+    if back.any():
+        # the inside of the back collar: warped with the body (its colour from the body's
+        # remap), drawn behind the neck: only its alpha
+        sources[PART_BACK] = np.clip(analysis.alpha * back * 255 + 0.5, 0, 255).astype(np.uint8)
+    cache[1] = sources
+    return sources
+
+
+def _fixed_maps(map_x, map_y, level: int):
+    """The maps scaled to the source level, in OpenCV's fixed-point form (remap runs about
+    twice as fast with it)."""
+    if level != 1:
+        map_x, map_y = map_x * (1.0 / level), map_y * (1.0 / level)
+    return cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+
+
+def _remap(source: np.ndarray, maps) -> tuple[np.ndarray | None, np.ndarray]:
+    """RGB and alpha, uint8, of a uint8 RGBA source (or only alpha of a 1-channel one): the
+    compositor converts them while it shades and blends (one pass)."""
+    out = cv2.remap(source, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if out.ndim == 2:
+        return None, out
+    rgb, alpha = out[..., :3], out[..., 3]
+    return rgb, alpha
+
+
+def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: np.ndarray | None = None
+                      ) -> WarpedPart:
+    """A part's outline reaching out, by at most `reach` px, over `zone` (the old garment's
+    footprint): a sliver between the new garment's edge and where the old one ended is cloth,
+    not skin (the old garment is evidence of how a garment sits on this body). With `across`
+    (a unit vector) only in that direction: the widths follow the old garment, the length
+    stays the garment's own. The new pixels take the colour of the garment's nearest edge."""
+    r = int(round(reach))
+    if r < 1:
+        return part
+    x0, y0, x1, y1 = part.window
+    z = zone[y0:y1, x0:x1]
+    if not z.any():
+        return part
+    if across is None:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    else:
+        kernel = np.zeros((2 * r + 1, 2 * r + 1), np.uint8)
+        cv2.line(kernel, tuple(int(v) for v in np.round(r - r * across)), tuple(int(v) for v in np.round(r + r * across)),
+                 1, 1)
+    grown = cv2.bitwise_and(cv2.dilate(part.alpha, kernel), z)
+    alpha = cv2.max(part.alpha, grown)
+    if np.array_equal(alpha, part.alpha):
+        return part
+    # colour under the grown rim: a normalised blur of the garment's colour (its edge's colour)
+    a = part.float_alpha()
+    rgb = part.float_rgb()
+    sigma = max(1.0, r / 2)
+    num = cv2.GaussianBlur(rgb * a[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(a, (0, 0), sigma)[..., None]
+    filled = np.clip(num / np.maximum(den, 1e-3) * 255, 0, 255).astype(np.uint8)
+    new = (alpha > part.alpha)[..., None]
+    return WarpedPart(part.part, part.window, np.where(new, filled, part.rgb), alpha)
+
+
+def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
+               snap_zone: np.ndarray | None = None, snap_arms: np.ndarray | None = None
+               ) -> tuple[list[WarpedPart], dict]:
+    """The garment's parts on the person, and the fit's measures."""
+    marks = analysis.marks
+    place = placement(marks, fit)
+    # the smallest copy of the photo that is still not magnified much on the person
+    level = max([f for f in SOURCE_LEVELS if place.k * f <= MAX_MAGNIFICATION] or [min(SOURCE_LEVELS)])
+    sources = _part_sources(analysis, level)
+    step = max(2, hw[0] // GRID_STEP)
+    parts = []
+    # body: the window spans the garment's rows at their widest target
+    d_top, d_bottom = place.depth(marks.top_y), place.depth(marks.bottom_y)
+    reach = MAX_LOOSENESS * max(fit.half_left.max(), fit.half_right.max()) + place.k_app * max(
+        marks.half_left.max(), marks.half_right.max()) + abs(fit.shift)
+    corners = fit.point(np.array([-reach, reach, -reach, reach]), np.array([d_top, d_top, d_bottom, d_bottom]) +
+                        np.array([-1, -1, 1, 1]) * 0.05 * fit.tl)
+    window = _clip_window((*corners.min(0), *corners.max(0)), hw)
+    drop = shoulder_drop(marks, fit, place)
+    if window is not None:
+        map_x, map_y, _ = _grid_maps(window, step, lambda xy: np.stack(body_map(marks, fit, place, xy[:, 0],
+                                                                                xy[:, 1], drop), 1))
+        maps = _fixed_maps(map_x, map_y, level)
+        rgb, a = _remap(sources[PART_BODY], maps)
+        body_part = WarpedPart(PART_BODY, window, rgb, a)
+        if snap_zone is not None:
+            body_part = snap_to_footprint(body_part, snap_zone, SNAP_REACH * fit.ds_true, across=fit.across)
+        parts.append(body_part)
+        if PART_BACK in sources:
+            _, a = _remap(sources[PART_BACK], maps)
+            parts.append(WarpedPart(PART_BACK, window, rgb, a))
+    gathered = 0.0
+    for side in marks.sleeves:
+        sm = sleeve_map(marks, fit, place, side, drop)
+        gathered = max(gathered, sm.gathered)
+        pad = MAX_SLEEVE_LOOSENESS * sm.arm_half.max() + 2
+        lo = np.searchsorted(sm.arc, sm.sigma_seam - pad)
+        pts = sm.pts[lo:]
+        window = _clip_window((pts[:, 0].min() - pad, pts[:, 1].min() - pad, pts[:, 0].max() + pad,
+                               pts[:, 1].max() + pad), hw)
+        if window is None:
             continue
-        direction = (b - a) / seg
-        # (the last segment was once tested with `b is poly[-1]`, never true for numpy row
-        # views: every station past the wrist fell on the wrist itself, pointing straight down)
-        if distance <= seg or i == last:
-            return a + direction * min(distance, 1.1 * seg), direction
-        distance -= seg
-    return poly[-1], np.array([0.0, 1.0])
+        map_x, map_y, weight = _grid_maps(window, max(2, hw[0] // SLEEVE_GRID_STEP), sm.map)
+        rgb, a = _remap(sources[PART_OF_SIDE[side]], _fixed_maps(map_x, map_y, level))
+        a = cv2.multiply(a, weight, dtype=cv2.CV_8U)
+        sleeve_part = WarpedPart(PART_OF_SIDE[side], window, rgb, a)
+        if snap_arms is not None and SLEEVE_SNAP:
+            sleeve_part = snap_to_footprint(sleeve_part, snap_arms, SLEEVE_SNAP_REACH * fit.ds_true)
+        parts.append(sleeve_part)
+    measures = {
+        "matte_confidence": analysis.confidence,
+        "landmark_confidence": marks.confidence,
+        "fit_strain": max(body_strain(marks, fit, place), gathered - 0.3 if gathered > 0.3 else 0.0),
+        "person_turn": abs(fit.turn),
+    }
+    return parts, measures
 
 
-def correspondences(marks: GarmentLandmarks, body: BodyFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per garment part: (person points, garment points) for the part's backward spline."""
-    g_sh_l, g_sh_r = marks.shoulder_left, marks.shoulder_right
-    b_sh = {"left": body.point(-SHOULDER_OUT, -SHOULDER_UP), "right": body.point(SHOULDER_OUT, -SHOULDER_UP)}
-
-    # Similarity garment → body fixed by the shoulders: sets the garment's scale and heights.
-    g_vec = g_sh_r - g_sh_l
-    b_vec = b_sh["right"] - b_sh["left"]
-    scale = float(2 * FLAT_SHOULDER_HALF * body.ds / max(1e-6, np.linalg.norm(g_vec)))
-    g_angle = np.arctan2(g_vec[1], g_vec[0])
-    b_angle = np.arctan2(b_vec[1], b_vec[0])
-    rot = b_angle - g_angle
-    c, s = np.cos(rot), np.sin(rot)
-    g_mid, b_mid = (g_sh_l + g_sh_r) / 2, (b_sh["left"] + b_sh["right"]) / 2
-
-    # Lengths follow the shoulders too, but partly adapt to the person's torso proportion:
-    # apparent neck→hip length per shoulder width varies 2.3-3.9 on the dataset (build,
-    # camera height), and a top ends at the same place on the body, not at a fixed multiple
-    # of the shoulder width.
-    stretch = float(np.sqrt(body.tl / body.ds / TYPICAL_TORSO_RATIO))
-
-    def similar(p: np.ndarray) -> np.ndarray:
-        q = (p - g_mid) * scale
-        q = np.array([c * q[0] - s * q[1], s * q[0] + c * q[1]])
-        along_down = q @ body.down
-        return b_mid + q + (stretch - 1) * along_down * body.down
-
-    def depth(p: np.ndarray) -> float:
-        """How far down the torso (fraction of neck→mid-hip) a garment point lands."""
-        return float((similar(p) - body.neck) @ body.down / body.tl)
-
-    def side_point(g_left: np.ndarray, g_right: np.ndarray, f_min: float = -1.0, f_max: float = 9.0,
-                   use_parse: bool = True):
-        """Body targets for a pair of garment side points: their scaled height, the torso's
-        width there (the garment's own width if it is looser, up to MAX_LOOSENESS)."""
-        f = float(np.clip((depth(g_left) + depth(g_right)) / 2, f_min, f_max))
-        garment_half = scale * float(np.linalg.norm(g_right - g_left)) / 2 / body.ds
-        halves = []
-        widths = body.side_half_widths(f) if use_parse else (body.half_width(f),) * 2
-        for body_half in widths:
-            halves.append(body_half * float(np.clip(garment_half / body_half, 1.0, MAX_LOOSENESS)))
-        return body.point(-halves[0], f), body.point(halves[1], f)
-
-    # armpits from the model: the parse there often runs on into an arm hugging the body, and
-    # the sleeve's root must stay on the arm
-    arm_l, arm_r = side_point(marks.armpit_left, marks.armpit_right, 0.15, 0.45, use_parse=False)
-    waist_l, waist_r = side_point(marks.waist_left, marks.waist_right)
-    # just below the armpits the body (and an arm resting on it) is as wide as the parse says:
-    # the sleeves are drawn over this, so the torso may run under them
-    under = {side: getattr(marks, f"armpit_{side}") + UNDERARM * (getattr(marks, f"waist_{side}")
-                                                                 - getattr(marks, f"armpit_{side}"))
-             for side in ("left", "right")}
-    arm_f = float((arm_l - body.neck) @ body.down / body.tl)
-    under_l, under_r = side_point(under["left"], under["right"], f_min=arm_f + 0.03)
-    hem_l, hem_r = side_point(marks.hem_left, marks.hem_right)
-    b_armpit = {"left": arm_l, "right": arm_r}
-    g_armpit = {"left": marks.armpit_left, "right": marks.armpit_right}
-    g_shoulder = {"left": g_sh_l, "right": g_sh_r}
-
-    hem_mid_g = (marks.hem_left + marks.hem_right) / 2
-    body_pairs = [
-        (similar(marks.neck_left), marks.neck_left), (similar(marks.neck_right), marks.neck_right),
-        (similar(marks.neck_centre), marks.neck_centre),
-        (b_sh["left"], g_sh_l), (b_sh["right"], g_sh_r),
-        (arm_l, marks.armpit_left), (arm_r, marks.armpit_right),
-        (under_l, under["left"]), (under_r, under["right"]),
-        (waist_l, marks.waist_left), (waist_r, marks.waist_right),
-        (hem_l, marks.hem_left), (hem_r, marks.hem_right),
-        ((hem_l + hem_r) / 2, hem_mid_g),
-    ]
-    parts = {PART_BODY: _pairs(body_pairs)}
-
-    for side, sleeve in marks.sleeves.items():
-        parts[PART_OF_SIDE[side]] = _sleeve_pairs(
-            body, side, scale, sleeve, marks.parts == PART_OF_SIDE[side], g_shoulder[side], g_armpit[side], b_sh[side], b_armpit[side])
-    return parts
-
-
-SLEEVE_STATIONS = (0.25, 0.5, 0.75, 1.0)
-CUFF_NUDGE = 0.03   # of the garment photo's size: how far up the sleeve a cuff scan may start
-
-
-def _arc_position(poly: np.ndarray, point: np.ndarray) -> float:
-    """Arc length along `poly` of the polyline point nearest to `point`."""
-    best, best_d, travelled = 0.0, np.inf, 0.0
-    for a, b in zip(poly[:-1], poly[1:]):
-        seg = float(np.linalg.norm(b - a))
-        if seg < 1e-6:
-            continue
-        t = float(np.clip((point - a) @ (b - a) / seg ** 2, 0, 1))
-        d = float(np.linalg.norm(a + t * (b - a) - point))
-        if d < best_d:
-            best, best_d = travelled + t * seg, d
-        travelled += seg
-    return best
-
-
-def _sleeve_edges(sleeve_mask: np.ndarray | None, g_outer: np.ndarray, g_inner: np.ndarray, root: np.ndarray):
-    """The flat sleeve's real edges on the line through two chord points (shoulder → cuff
-    corner, armpit → cuff corner). A sleeve's edges are curved (the shoulder cap bulges out,
-    the underarm curves in): matched to the chords, the real edge lands beyond the person's
-    arm and the spline, extrapolating, balloons it. Falls back to the chord points where the
-    line's midpoint is not on the sleeve."""
-    if sleeve_mask is None:
-        return g_outer, g_inner
-    h, w = sleeve_mask.shape
-    mid = (g_outer + g_inner) / 2
-    u = g_outer - g_inner
-    span = float(np.linalg.norm(u))
-    if span < 2:
-        return g_outer, g_inner
-    u /= span
-    # the cuff corners lie on the outline: their midpoint may be just off the sleeve (or on a
-    # sliver of it); scan a few pixels up the sleeve (towards `root`) there
-    back = root - mid
-    back /= max(1e-6, float(np.linalg.norm(back)))
-    steps = np.arange(0, int(2 * span) + 2)
-    for nudge in range(0, max(3, int(CUFF_NUDGE * max(h, w))) + 1):
-        start = mid + nudge * back
-        x, y = np.round(start).astype(int)
-        if not (0 <= x < w and 0 <= y < h and sleeve_mask[y, x]):
-            continue
-        found = []
-        for sign in (1.0, -1.0):
-            pts = np.round(start + sign * steps[:, None] * u).astype(int)
-            ok = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
-            inside = np.zeros(len(pts), bool)
-            inside[ok] = sleeve_mask[pts[ok, 1], pts[ok, 0]]
-            last = int(np.argmin(inside)) - 1 if not inside.all() else len(inside) - 1   # last step inside
-            found.append(start + sign * max(last, 0) * u)
-        if np.linalg.norm(found[0] - found[1]) >= 0.5 * span:
-            return found[0], found[1]
-    return g_outer, g_inner
-
-
-def _sleeve_pairs(body: BodyFrame, side: str, scale: float, sleeve, sleeve_mask, g_shoulder, g_armpit,
-                  b_shoulder, b_armpit):
-    """Matched points along a sleeve. Worn with the arm down, a sleeve's seam runs from the
-    shoulder top (outer side of the arm) to the armpit (inner side, lower): so its outer edge
-    is laid along the arm's outer side starting at the shoulder, its inner edge along the
-    inner side starting at the armpit, each for its own scaled length (a cap sleeve's inner
-    edge is short). Edge and centre points at a few stations keep the spline close to a bent
-    strip (sparse points let it bulge)."""
-    out_sign = -1.0 if side == "left" else 1.0
-    arm = body.arms[side]
-    start_outer, start_inner = _arc_position(arm, b_shoulder), _arc_position(arm, b_armpit)
-    # A sleeve longer than the arm (to the wrist and a little past it, as _along_polyline
-    # extrapolates) bunches up there: each edge's stations spread over the arm up to that
-    # point, not stacked on it.
-    segments = np.linalg.norm(np.diff(arm, axis=0), axis=1)
-    reach = float(segments.sum() + 0.1 * segments[-1])
-    len_outer = min(scale * float(np.linalg.norm(sleeve.end_outer - g_shoulder)), max(1.0, reach - start_outer))
-    len_inner = min(scale * float(np.linalg.norm(sleeve.end_inner - g_armpit)), max(1.0, reach - start_inner))
-    g_axis = sleeve.end_centre - (g_shoulder + g_armpit) / 2
-    g_normal = np.array([-g_axis[1], g_axis[0]]) / max(1e-6, float(np.linalg.norm(g_axis)))
-    pairs = [(b_shoulder, g_shoulder), (b_armpit, g_armpit)]
-    for t in SLEEVE_STATIONS:
-        g_outer, g_inner = _sleeve_edges(sleeve_mask, (1 - t) * g_shoulder + t * sleeve.end_outer,
-                                         (1 - t) * g_armpit + t * sleeve.end_inner, (g_shoulder + g_armpit) / 2)
-        # the sleeve's width across its axis (the seam may run obliquely to it)
-        half = SLEEVE_WRAP * scale * abs(float((g_outer - g_inner) @ g_normal)) / 2
-        half = float(np.clip(half, ARM_HALF_WIDTH[0] * body.ds, ARM_HALF_WIDTH[1] * body.ds))
-        ends = []
-        for start, length, sign in ((start_outer, len_outer, 1.0), (start_inner, len_inner, -1.0)):
-            centre, direction = _along_polyline(arm, start + t * length)
-            normal = np.array([-direction[1], direction[0]])
-            if normal @ body.across * out_sign < 0:
-                normal = -normal  # away from the torso: the arm's outer side
-            reach = half
-            if sign > 0:
-                # the outer edge covers the arm as the parse shows it (a loose sleeve, an arm
-                # seen frontally is wider than the flat sleeve wrapped round a thin arm)
-                seen = body.arm_outer_half_width(centre, normal)
-                reach = float(np.clip(max(half, seen), half, ARM_HALF_WIDTH[1] * body.ds))
-            ends.append(centre + sign * normal * reach)
-        pairs += [(ends[0], g_outer), (ends[1], g_inner), ((ends[0] + ends[1]) / 2, (g_outer + g_inner) / 2)]
-    return _pairs(pairs)
-
-
-def _pairs(pairs) -> tuple[np.ndarray, np.ndarray]:
-    return np.array([p for p, _ in pairs], np.float64), np.array([g for _, g in pairs], np.float64)
+def flatten(parts: list[WarpedPart], hw: tuple[int, int], front: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """All parts over one canvas (sleeves over the body): RGB float32 [0,1], alpha [0,1] (cut
+    by `front`, what is in front of the garment). Work only inside the parts' windows."""
+    h, w = hw
+    image = np.zeros((h, w, 3), np.float32)
+    alpha = np.zeros((h, w), np.float32)
+    if not parts:
+        return image, alpha
+    for p in parts:
+        x0, y0, x1, y1 = p.window
+        win = np.s_[y0:y1, x0:x1]
+        a = p.float_alpha()
+        image[win] = cv2.blendLinear(p.float_rgb(), image[win], a, cv2.subtract(1.0, a))
+        alpha[win] = cv2.max(alpha[win], a)
+    x0 = min(p.window[0] for p in parts)
+    y0 = min(p.window[1] for p in parts)
+    x1 = max(p.window[2] for p in parts)
+    y1 = max(p.window[3] for p in parts)
+    win = np.s_[y0:y1, x0:x1]
+    # the blend above mixes towards black where alpha < 1: take it back out (straight colour)
+    a = alpha[win]
+    image[win] = np.where(a[..., None] > 1e-4, image[win] / np.maximum(a[..., None], 1e-4), 0)
+    np.clip(image[win], 0, 1, out=image[win])
+    if front is not None:
+        alpha[win] = cv2.multiply(a, 1 - front[win])
+    return image, np.clip(alpha, 0, 1)
 
 
 # --- the stage ----------------------------------------------------------------------------------
@@ -263,74 +705,13 @@ def work_size(crop_h: int, crop_w: int) -> tuple[int, int]:
     return MAX_WORK_HEIGHT, int(round(crop_w * MAX_WORK_HEIGHT / crop_h))
 
 
-def backward_grid(person_xy: np.ndarray, garment_xy: np.ndarray, out_h: int, out_w: int) -> tuple[np.ndarray, np.ndarray]:
-    """cv2.remap maps (x, y) of the spline person→garment, evaluated on a coarse grid
-    at the coarse cells' centres so that cv2.resize lands each sample back on its pixel."""
-    # coincident control points make the system singular: keep the first of each
-    keep = [i for i in range(len(person_xy))
-            if all(np.linalg.norm(person_xy[i] - person_xy[j]) > 0.5 for j in range(i))]
-    tps = fit_tps(person_xy[keep], garment_xy[keep])
-    step = max(2, out_h // GRID_ROWS)
-    gh, gw = -(-out_h // step), -(-out_w // step)
-    xs = (np.arange(gw) + 0.5) * out_w / gw - 0.5
-    ys = (np.arange(gh) + 0.5) * out_h / gh - 0.5
-    coarse = tps_dense_grid(tps, gh, gw, xs=xs, ys=ys)
-    dense = cv2.resize(coarse, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-    return dense[..., 0], dense[..., 1]
-
-
-def _capsule(shape: tuple[int, int], poly: np.ndarray, radius: float) -> np.ndarray:
-    """Pixels within `radius` of a polyline: where a sleeve may land (a spline extrapolates
-    wildly far from its points; this keeps ghosts of the sleeve off the rest of the image)."""
-    canvas = np.zeros(shape, np.uint8)
-    pts = np.round(poly).astype(np.int32)
-    cv2.polylines(canvas, [pts], False, 255, thickness=max(1, int(2 * radius)))
-    for p in pts:
-        cv2.circle(canvas, tuple(int(v) for v in p), int(radius), 255, -1)
-    return canvas > 0
-
-
-def warp_garment(garment_bgr: np.ndarray, marks: GarmentLandmarks, body: BodyFrame,
-                 out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """One garment onto one body: (RGB float32 [0,1] (h,w,3), alpha float32 [0,1] (h,w))."""
-    out_h, out_w = out_hw
-    rgb = cv2.cvtColor(garment_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
-    image = np.zeros((out_h, out_w, 3), np.float32)
-    alpha = np.zeros((out_h, out_w), np.float32)
-    e = max(1, int(round(EDGE_ERODE * garment_bgr.shape[0])))
-    edge_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1))
-    garment = (marks.parts > 0).astype(np.uint8)
-    m = max(1, int(round(SEAM_OVERLAP * garment_bgr.shape[1])))
-    seam_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * m + 1, 2 * m + 1))
-    # The body first, sleeves over it: arms are in front of the torso where they overlap.
-    for part, (person_xy, garment_xy) in sorted(correspondences(marks, body).items()):
-        # Erode a little: a photo's garment edge pixels are blended with the light background
-        # and would draw a pale halo round the warped garment.
-        # Each part reaches a little over its seams into its neighbours (the two splines agree
-        # only at the shared points, so they would leave slits between body and sleeve).
-        part_mask = cv2.dilate((marks.parts == part).astype(np.uint8), seam_kernel) & garment
-        part_mask = cv2.erode(part_mask, edge_kernel).astype(np.float32)
-        map_x, map_y = backward_grid(person_xy, garment_xy, out_h, out_w)
-        window = np.s_[:, :]
-        capsule = None
-        if part != PART_BODY:
-            side = "left" if part == PART_OF_SIDE["left"] else "right"
-            capsule = _capsule((out_h, out_w), body.arms[side], 1.1 * body.ds)
-            # A sleeve lands only inside its capsule: remap and blend that window, not the
-            # whole image (same result: outside it the sleeve's alpha is 0).
-            window = mask_window(capsule)
-            if window is None:
-                continue
-        mx, my = map_x[window], map_y[window]
-        warped = cv2.remap(rgb, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        a = cv2.remap(part_mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        if capsule is not None:
-            a *= capsule[window]
-        image[window] = image[window] * (1 - a[..., None]) + warped * a[..., None]
-        alpha[window] = alpha[window] + a * (1 - alpha[window])
-    # colour under a partial alpha is premultiplied above; un-premultiply for the compositor
-    image = np.where(alpha[..., None] > 1e-4, image / np.maximum(alpha[..., None], 1e-4), 0)
-    return np.clip(image, 0, 1).astype(np.float32), np.clip(alpha, 0, 1).astype(np.float32)
+def _bounded(garment: np.ndarray, given: np.ndarray | None):
+    if garment.shape[0] <= MAX_GARMENT_HEIGHT:
+        return garment, given
+    # more rows than the warp can use cost time and memory, nothing else
+    f = MAX_GARMENT_HEIGHT / garment.shape[0]
+    size = (max(1, round(garment.shape[1] * f)), MAX_GARMENT_HEIGHT)
+    return cv2.resize(garment, size, interpolation=cv2.INTER_AREA), given
 
 
 class LandmarkWarp(DeclaresWeights):
@@ -345,30 +726,58 @@ class LandmarkWarp(DeclaresWeights):
 
     def warp(self, person: Person, garments_bgr: list[np.ndarray],
              garment_masks: list[np.ndarray | None] | None = None,
-             names: list[str] | None = None) -> WarpedGarments:
+             names: list[str] | None = None, category: str = "upper") -> WarpedGarments:
         x0, y0, x1, y1 = person.crop_box
-        out_hw = work_size(y1 - y0, x1 - x0)
-        body = body_frame(person.keypoints, out_hw)
-        if person.parse is not None and person.parse.size:
-            body.labels = parse_at(person.parse, out_hw)
+        hw = work_size(y1 - y0, x1 - x0)
+        layers = person_layers(person, category, hw)
         masks = garment_masks or [None] * len(garments_bgr)
         names = names or [f"garment {i}" for i in range(len(garments_bgr))]
-        images, alphas = [], []
-        # The garment's visible footprint stops at the person's head, hair and neck (the
-        # compositor keeps them in front; an in-shop photo's back collar would cover the neck)
-        in_front = None
-        if body.labels is not None:
-            in_front = np.isin(body.labels, IN_FRONT)
+        measures, all_parts = [], []
         for garment, given, name in zip(garments_bgr, masks, names):
-            if garment.shape[0] > MAX_GARMENT_HEIGHT:
-                # more rows than the warp can use cost time and memory, nothing else
-                f = MAX_GARMENT_HEIGHT / garment.shape[0]
-                garment = cv2.resize(garment, (max(1, round(garment.shape[1] * f)), MAX_GARMENT_HEIGHT),
-                                     interpolation=cv2.INTER_AREA)
-            _, marks = analysed_garment(garment, given, name)
-            image, alpha = warp_garment(garment, marks, body, out_hw)
-            if in_front is not None:
-                alpha = np.where(in_front, 0, alpha).astype(np.float32)
-            images.append(image)
-            alphas.append(alpha)
-        return WarpedGarments(images=np.stack(images), masks=np.stack(alphas))
+            garment, given = _bounded(garment, given)
+            analysis = analysed_garment(garment, given, name)
+            parts, m = warp_parts(analysis, layers.fit, hw, layers.snap_zone, layers.snap_arms)
+            measures.append(m)
+            all_parts.append(parts)
+        return LazyWarpedGarments(images=None, masks=None, measures=measures, parts=all_parts, hw=hw,
+                                  front=layers.front)
+
+
+class LazyWarpedGarments(WarpedGarments):
+    """WarpedGarments whose flat images and masks are made from the parts only when read (the
+    geometric compositor lays the parts themselves; the seed's TOM, in a mixed chain, reads
+    the images; the evaluation the masks). A mask is the garment's visible footprint: it stops
+    at what is in front of it (head, neck, hands)."""
+
+    def __init__(self, *, images, masks, measures, parts, hw, front):
+        self._hw, self._front = hw, front
+        super().__init__(images=images, masks=masks, measures=measures, parts=parts)
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._images = np.stack([flatten(p, self._hw, self._front)[0] for p in self.parts])
+        return self._images
+
+    @images.setter
+    def images(self, value) -> None:
+        self._images = value
+
+    @property
+    def masks(self) -> np.ndarray:
+        if self._masks is None:
+            self._masks = np.stack([footprint(p, self._hw, self._front) for p in self.parts])
+        return self._masks
+
+    @masks.setter
+    def masks(self, value) -> None:
+        self._masks = value
+
+
+def footprint(parts: list[WarpedPart], hw: tuple[int, int], front: np.ndarray) -> np.ndarray:
+    """The garment's alpha over the person (the parts' maximum), cut by what is in front."""
+    alpha = np.zeros(hw, np.float32)
+    for p in parts:
+        x0, y0, x1, y1 = p.window
+        alpha[y0:y1, x0:x1] = cv2.max(alpha[y0:y1, x0:x1], p.float_alpha())
+    return cv2.multiply(alpha, 1 - front)

@@ -216,7 +216,8 @@ class GmmWarp(DeclaresWeights):
         return person_representation(person, cpvton_original=self.cpvton_original), cloth_blob(garments_bgr)
 
     def warp(self, person: Person, garments_bgr: list[np.ndarray],
-             garment_masks: list[np.ndarray | None] | None = None) -> WarpedGarments:
+             garment_masks: list[np.ndarray | None] | None = None, category: str = "upper") -> WarpedGarments:
+        # CP-VTON renders tops only: models.chain routes other categories to the geometric chain
         agnostic, cloth = self.inputs(person, garments_bgr)
         grid = cpvton_grid(self.gmm.theta(agnostic, cloth))
         scale_offset = 1 if self.cpvton_original else 2

@@ -101,6 +101,6 @@ class TomRenderer(DeclaresWeights):
         cloth = images.transpose(0, 3, 1, 2) * 2.0 - 1.0  # back to the sampler's [−1,1]
         return person_representation(person, cpvton_original=self.cpvton_original), cloth
 
-    def render(self, person: Person, warped: WarpedGarments) -> list[np.ndarray]:
+    def render(self, person: Person, warped: WarpedGarments, category: str = "upper") -> list[np.ndarray]:
         agnostic, cloth = self.inputs(person, warped)
         return list(compose_tom(self.tom.forward(agnostic, cloth), cloth))

@@ -101,7 +101,11 @@ def test_first_run_renders_every_pair(e2e):
         index = st.get_json(f"tryon/{c}/_index.json")
         assert sorted(index["composites"]) == sorted(f"catalogue/{g}.png" for g in GARMENTS)
     page = st.get(f"runs/{report['run_id']}/index.html").body.decode()
-    assert page.count("<img ") == 12 and 'src="../../tryon/astronaut/red-tee.jpg"' in page
+    # one thumbnail per pair, and the pairs the QA flagged once more at the top, with their reasons
+    flagged = report["counts"]["needs_review"]
+    assert page.count("<img ") == 12 + flagged and 'src="../../tryon/astronaut/red-tee.jpg"' in page
+    assert len(report["needs_review"]) == flagged and all(f["reasons"] for f in report["needs_review"])
+    assert {p["qa"]["status"] for p in report["pairs"]} <= {"ok", "needs_review"}
     assert st.get_json(f"runs/{report['run_id']}/plan.json")["run_id"] == report["run_id"]
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from models import chain
-from models.contract import BadInputError, ChainOptions
+from models.contract import CHAIN_VERSION, BadInputError, ChainOptions
 from models.weights import WeightFile
 
 
@@ -73,11 +73,11 @@ def test_chain_version_is_unchanged_by_the_rename(monkeypatch):
     for name in ("TRYON_GMM_ONNX", "TRYON_TOM_ONNX"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRYON_WEIGHTS_DIR", "/nonexistent")  # no seed weights: auto = geometric everywhere
-    assert chain.chain_version(ChainOptions(mode="geometric")) == "0.4.0/registry/sample"
-    assert chain.chain_version(ChainOptions(mode="registry")) == "0.4.0/registry/sample"
-    assert chain.chain_version(ChainOptions(mode="seed", cpvton_original=True)) == "0.4.0/seed/cpvton"
+    assert chain.chain_version(ChainOptions(mode="geometric")) == f"{CHAIN_VERSION}/registry/sample"
+    assert chain.chain_version(ChainOptions(mode="registry")) == f"{CHAIN_VERSION}/registry/sample"
+    assert chain.chain_version(ChainOptions(mode="seed", cpvton_original=True)) == f"{CHAIN_VERSION}/seed/cpvton"
     assert chain.chain_version(ChainOptions(mode="auto")) == \
-        "0.4.0/auto/sample/pose=registry,parsing=registry,warp=registry,render=registry"
+        f"{CHAIN_VERSION}/auto/sample/pose=registry,parsing=registry,warp=registry,render=registry"
 
 
 def test_declared_weights_are_every_stages_files_once():

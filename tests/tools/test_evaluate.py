@@ -48,6 +48,17 @@ def test_make_eval_on_a_slice_writes_metrics_and_a_contact_sheet(tryon_data, tmp
     # garments along the top, persons down the left: a 3 × 3 grid of 256-row cells
     assert sheet is not None and sheet.shape[0] == 3 * 256 and sheet.shape[1] == 3 * 192
     assert float(sheet.std()) > 10  # not a blank page
+    # the cross product of the slice's persons and garments: every pair accounted for, none crashed
+    counts = metrics["cross_product"]["counts"]
+    assert counts["pairs"] == 4 and counts["crashed"] == 0
+    assert counts["rendered"] + counts["refused"] + counts["crashed"] == counts["pairs"]
+    assert 0 <= counts["flagged"] <= counts["rendered"]
+    pairs = json.loads((out / "cross_product.json").read_text())["pairs"]
+    assert {(p["person"], p["garment"]) for p in pairs} == {(f"tryon:{a}", f"tryon:{b}") for a, _ in PAIRS
+                                                           for _, b in PAIRS}
+    assert all(p["qa"]["status"] in ("ok", "needs_review") for p in pairs if p["status"] == "rendered")
+    for name in ("cross_product.png", "cross_product_tryon.png"):
+        assert cv2.imread(str(out / name)) is not None, name
 
 
 def test_contact_sheet_through_the_geometric_chain(tryon_data, tmp_path):
@@ -159,3 +170,19 @@ def test_gt_parse_is_read_as_label_ids(tryon_data):
     assert labels.shape == (1024, 768) and labels.dtype == np.uint8
     assert {0, 5, 13}.issubset(set(np.unique(labels)))
     assert labels.max() <= 20
+
+
+def test_upper_garments_follow_the_manifests_categories(tmp_path):
+    """A catalogue folder with a manifest: only its `upper` garments join the cross product;
+    without one, every garment does (the tryon layout); cloth masks are paired when present."""
+    folder = tmp_path / "wild"
+    (folder / "garments").mkdir(parents=True)
+    (folder / "cloth_mask").mkdir()
+    for name in ("top", "jeans", "dress"):
+        cv2.imwrite(str(folder / "garments" / f"{name}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    cv2.imwrite(str(folder / "cloth_mask" / "top.jpg"), np.zeros((8, 8), np.uint8))
+    assert [g.name for g in ev.upper_garments(folder, "wild")] == ["dress", "jeans", "top"]
+    (folder / "manifest.csv").write_text("file,category\ngarments/top.jpg,upper\ngarments/jeans.jpg,lower\n"
+                                         "garments/dress.jpg,dress\n")
+    items = ev.upper_garments(folder, "wild")
+    assert [g.label for g in items] == ["wild:top"] and items[0].mask == folder / "cloth_mask" / "top.jpg"

@@ -1,6 +1,8 @@
 """worker/keys.py: which keys may be read or written, the bucket's layout, composite metadata."""
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from worker import keys
@@ -64,3 +66,17 @@ def test_metadata_is_ascii_and_small_and_records_the_fingerprint():
     assert "pose=blazepose[pose_landmark_full.tflite:sha256:aaaaaaaaaaaa]" in meta["tryon-stages"]
     assert meta["tryon-fingerprint"] == keys.recorded_fingerprint(meta) == "f" * 32
     assert keys.recorded_fingerprint({}) is None
+    assert "tryon-qa" not in meta
+
+
+def test_metadata_carries_the_qa_verdict_as_ascii():
+    common = dict(fp="f", customer_key="customers/a.jpg", customer_etag="e", garment_key="catalogue/b.jpg",
+                  garment_etag="e", chain_version="v", stages={}, timings={}, run_id="r")
+    ok = keys.composite_metadata(**common, qa={"status": "ok", "reasons": []})
+    assert ok["tryon-qa"] == "ok" and "tryon-qa-reasons" not in ok
+    flagged = keys.composite_metadata(**common, qa={"status": "needs_review",
+                                                    "reasons": ["person turned 60° from the camera", "x" * 2000]})
+    assert flagged["tryon-qa"] == "needs_review"
+    reasons = flagged["tryon-qa-reasons"]
+    assert reasons.isascii() and len(reasons) <= keys.QA_REASONS_MAX
+    assert urllib.parse.unquote(reasons).startswith("person turned 60° from the camera; ")

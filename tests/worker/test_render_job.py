@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
-from models.contract import BadInputError, Composite
+from models.contract import BadInputError, Composite, QaVerdict
 from models.contract import Person
 from worker import keys
 from worker.person_cache import PersonCache
@@ -144,6 +144,14 @@ def test_write_composite_uploads_a_jpeg_with_its_fingerprint_and_returns_the_ind
     assert result["status"] == "rendered" and result["etag"] == head["etag"] and result["timings"]["person"] == 0.5
     assert record == {"fingerprint": fp, "etag": head["etag"], "chain": "v1", "customer_etag": "c-etag",
                       "garment_etag": "g-etag"}
+    # the QA verdict travels with the composite (its metadata) and into the run's report (the result)
+    assert head["metadata"]["tryon-qa"] == "ok" and result["qa"] == {"status": "ok", "reasons": []}
+    flagged = _composite(100)
+    flagged.qa = QaVerdict(status="needs_review", reasons=["garment strained to fit (strain 0.60)"])
+    result, _ = write_composite(s3, "run-1", customer, garment, flagged, "v1", jpeg_quality=90)
+    head = s3.head("tryon/ann/c.jpg")
+    assert head["metadata"]["tryon-qa"] == "needs_review" and "strained" in head["metadata"]["tryon-qa-reasons"]
+    assert result["qa"]["reasons"] == ["garment strained to fit (strain 0.60)"]
 
 
 def test_a_chunk_interrupted_by_its_time_limit_reports_written_pairs_as_rendered(storage_for, bucket, redis_client,

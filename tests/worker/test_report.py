@@ -56,3 +56,23 @@ def test_the_report_counts_what_pruning_deleted():
     report = build_report(plan, status, [])
     assert report["counts"]["pruned"] == 3 and report["prune"] == {"status": "done", "composites": 3}
     assert "3 composites of removed garments or customers pruned (done)" in contact_sheet_html(report, plan)
+def test_flagged_composites_are_counted_and_listed_first_with_their_reasons():
+    plan = Plan.from_json({
+        "run_id": "r3", "bucket": "b", "chain": "c", "force": False, "created": "t",
+        "prefixes": {"customers": "customers/", "catalogue": "catalogue/", "output": "tryon/", "runs": "runs/"},
+        "customers": [["customers/a.jpg", "e", 1]], "garments": [["catalogue/x.jpg", "g", 1], ["catalogue/y.jpg", "g", 1]],
+        "chunk_size": 32})
+    status = {k: 0 for k in ("pairs_planned", "pairs_up_to_date", "pairs_to_render", "rendered", "skipped_by_worker",
+                             "failed", "invalid_inputs", "chunks_total")}
+    chunks = [{"customer": 0, "pairs": [
+        {"garment": 0, "status": "rendered", "qa": {"status": "ok", "reasons": []}},
+        {"garment": 1, "status": "rendered", "qa": {"status": "needs_review",
+                                                    "reasons": ["30% of the garment lies off the body"]}}]}]
+    report = build_report(plan, status, chunks)
+    assert report["counts"]["needs_review"] == 1 and report["ok"] is True
+    assert report["needs_review"] == [{"customer": "customers/a.jpg", "garment": "catalogue/y.jpg",
+                                       "composite": "tryon/a/y.jpg",
+                                       "reasons": ["30% of the garment lies off the body"]}]
+    page = contact_sheet_html(report, plan)
+    assert "Needs review" in page and page.index("Needs review") < page.index("<table>")
+    assert page.count("lies off the body") == 2 and "1 to review" in page

@@ -40,6 +40,23 @@ def test_each_worker_process_runs_one_compute_thread_unless_tryon_threads_says_o
         settings.configure(threads=None)
 
 
+def test_a_forked_pool_process_loads_the_chain_after_the_parent_imported_the_tasks():
+    """Celery's pool processes are forked from a parent that has imported the tasks (and so
+    the chain): an OpenCV call at import time there once started OpenCV's thread pool, and
+    every child then hung for good in cv2.setNumThreads (no worker rendered anything)."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys, worker.tasks as t\n"
+              "pid = os.fork()\n"
+              "if pid == 0:\n"
+              "    t._load_models(); os._exit(0)\n"
+              "_, status = os.waitpid(pid, 0)\n"
+              "sys.exit(os.waitstatus_to_exitcode(status))\n")
+    done = subprocess.run([sys.executable, "-c", script], timeout=120, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_beats_sweep_resends_the_chunks_of_a_stalled_run(stack, worker_proc, s3_client, redis_client, storage_for,
                                                          batch_settings, celery_client):

@@ -48,10 +48,10 @@ def _person(photo_hw=(256, 192), landmarks=True, parse_hw=None, parser="registry
     photo = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     lm = None
     if landmarks:
-        lm = np.zeros((33, 3), np.float32)
-        lm[29] = (80 * w / 192, 250 * h / 256, 0.9)   # left heel: in the crop
-        lm[31] = (90 * w / 192, 255 * h / 256, 0.1)   # left foot index: not visible
-        lm[30] = (110 * w / 192, 300 * h / 256, 0.9)  # right heel: below the crop
+        lm = np.zeros((39, 4), np.float32)            # x, y in the 192×256 grid, z, visibility
+        lm[29] = (80, 250, 0, 0.9)   # left heel: in the crop
+        lm[31] = (90, 255, 0, 0.1)   # left foot index: not visible
+        lm[30] = (110, 300, 0, 0.9)  # right heel: below the crop
     return Person(photo=photo, crop_box=(0, 0, w, h), keypoints=_keypoints(), parse=_parse(*(parse_hw or (256, 192))),
                   stages={"pose": {"impl": "blazepose"}, "parsing": {"impl": parser}}, landmarks=lm)
 

@@ -1,0 +1,664 @@
+"""Per-person layers of the geometric chain: everything that depends on the person alone,
+computed once per person (and category) and reused for every garment.
+
+    layers = person_layers(person, "upper", work_hw)    # cached in-process by the person's content
+
+    layers.fit          BodyFit: the torso frame, the person's turn, the body's half-widths at
+                        every depth (shoulder, chest, waist, hip…) and the arms with their widths
+    layers.base         the crop with the category's old garment removed: skin where the body
+                        is (the person's own skin colour and texture, the photo's light), the
+                        lower garment continued upward below the waistband, background beyond
+                        the body
+    layers.shading      what the photo's light and the old garment's folds do to a new garment
+                        (a multiplier; a body-shape shading where the old garment is unreadable)
+    layers.front        in front of any garment: head, hair, neck, hands (soft alpha)
+    layers.arms_front   in front of the garment's body, behind its sleeves: the arms
+    layers.neck         the neck (and the skin of a neckline): in front of the inside of a
+                        garment's back collar, behind its front
+    layers.silhouette, synthesised, old_region, residue_candidates, body_area: for the QA measures
+
+Nothing here depends on a garment: a pair only warps, shades, layers and pastes back
+(models.geometric.compositor). The layers are a function of the Person alone (its photo,
+keypoints, parse and extras), so a cache keyed by those is exact.
+
+Categories: `CATEGORY_REPLACES` says which labels a category removes; only "upper" is rendered
+yet (a lower garment or a dress would remove the lower labels and leave the top).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from models.body import TORSO_HALF_WIDTH, body_frame, keypoints_px, parse_at
+from models.cache import ContentCache
+from models.contract import REPR_H, REPR_W, BadInputError, Person
+from models.geometric import fill
+from models.labels import ARMS, LEGS, LOWER_GARMENT, NECK, OLD_GARMENT, SKIN, Coco, Lip
+
+# Which labels each garment category takes off the person.
+CATEGORY_REPLACES = {"upper": OLD_GARMENT}
+HEAD_LABELS = (Lip.HAT, Lip.HAIR, Lip.SUNGLASSES, Lip.FACE)
+
+# BlazePose landmark ids (Person.landmarks: x, y in the 192×256 grid, z, visibility).
+BP_L_SHOULDER, BP_R_SHOULDER, BP_L_HIP, BP_R_HIP = 11, 12, 23, 24
+BP_HAND = {"left": (16, 18, 20, 22), "right": (15, 17, 19, 21)}   # garment side → wrist, pinky, index, thumb
+
+DEPTHS = np.round(np.arange(-0.1, 1.61, 0.1), 2)   # where the body's widths are measured (tl units)
+MAX_TURN = 55.0             # degrees: beyond, the foreshortening correction stops growing
+# BlazePose's depth (z) is its least sure output (on the shared photos it reads turns about
+# twice what they look): the geometry uses TURN_TRUST × its angle.
+TURN_TRUST = 0.5
+FRONT_DEPTH = 0.5           # the chest's front lies this many true half-shoulder spans before the joints
+TORSO_DEPTH = 0.6           # a torso is about 0.6 as deep as it is wide: turned, its silhouette widens
+WAISTBAND = 0.88            # a lower garment's waistband: this far from the shoulders to the hips
+ARM_HALF = (0.12, 0.4, 0.24)  # arm half-width in true half-shoulder spans: min, max, default
+SLEEVE_ROOM = 1.8           # a worn sleeve stands this many arm half-widths off the arm's line
+ARM_OUTER_MAX = 0.35        # the body seen beyond an arm's line counts as arm up to this (true half-spans)
+ARM_FRONT_FROM = (0.22, 0.38)  # arms are in front of a garment's body from this depth down (fade)
+SHAPE_SHADE = 0.2           # a body-shape shading darkens the body's sides by up to this
+RIM = 0.004                 # of the height: the old garment's outline pixels (mixed colours) go too
+RESIDUE_DELTA_E = 14.0      # colour distance (Lab) within which a pixel "is" the old garment's colour
+
+
+@dataclass
+class BodyFit:
+    """The person's body as the warp needs it, in working-resolution pixels.
+
+    neck:        origin, mid-shoulders; across (to the image-right shoulder), down (to the hips)
+    ds, tl:      apparent half shoulder span, neck → mid-hip distance
+    ds_true:     half shoulder span corrected for the person's turn (foreshortening)
+    turn:        degrees the shoulders are turned from the camera (signed: + = image-right
+                 shoulder farther)
+    shift:       the chest's front centre line, px across from the keypoints' centre line
+    depths, half_left, half_right: the body's half-widths (px, from the centre line) at
+                 depths (tl units) — measured on the silhouette where it shows the body's side,
+                 the keypoint body model scaled to the person's build where an arm hides it
+    measured:    (K, 2) bool, which half-widths were measured
+    arms:        side → (4, 2) shoulder, elbow, wrist, fingertips ("left" = image left)
+    arm_half:    side → the arm's half-width (px)
+    top_a, top_d: the shoulders' top outline: depth (px) of the body's top at across offsets
+                 (px from the keypoints' centre line); NaN where hair or the frame hides it
+    arm_outer:   side → (arc lengths along the arm from the shoulder joint, how far the body
+                 reaches from the arm's line to its outer side there): the keypoints' line runs
+                 off the arm's middle (inside the deltoid), a sleeve must cover what is seen
+    """
+
+    hw: tuple[int, int]
+    neck: np.ndarray
+    across: np.ndarray
+    down: np.ndarray
+    ds: float
+    ds_true: float
+    tl: float
+    turn: float
+    shift: float
+    depths: np.ndarray
+    half_left: np.ndarray
+    half_right: np.ndarray
+    measured: np.ndarray
+    arms: dict
+    arm_half: dict
+    top_a: np.ndarray | None = None
+    top_d: np.ndarray | None = None
+    arm_outer: dict | None = None
+
+    def shoulder_top(self, a) -> np.ndarray:
+        """Depth (px) of the shoulders' top at across offsets a (px from the keypoints' centre
+        line); NaN where it was not seen."""
+        if self.top_a is None:
+            return np.full(np.shape(a), np.nan)
+        ok = np.isfinite(self.top_d)
+        if ok.sum() < 2:
+            return np.full(np.shape(a), np.nan)
+        out = np.interp(a, self.top_a[ok], self.top_d[ok], left=np.nan, right=np.nan)
+        # not across a hidden stretch wider than a tenth of the shoulders
+        gaps = np.interp(a, self.top_a, np.where(ok, 0.0, 1.0))
+        return np.where(gaps < 0.5, out, np.nan)
+
+    def point(self, a, d) -> np.ndarray:
+        """neck + a px across + d px down (arrays broadcast)."""
+        a, d = np.asarray(a, np.float64), np.asarray(d, np.float64)
+        return self.neck + a[..., None] * self.across + d[..., None] * self.down
+
+    def coords(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(across, down) px offsets from the neck of points (..., 2)."""
+        rel = xy - self.neck
+        return rel @ self.across, rel @ self.down
+
+    def half(self, side: str, d) -> np.ndarray:
+        """The body's half-width (px) to `side` ("left"/"right") at depth d (px)."""
+        halves = self.half_left if side == "left" else self.half_right
+        return np.interp(np.asarray(d, np.float64) / self.tl, self.depths, halves)
+
+
+@dataclass
+class PersonLayers:
+    category: str
+    hw: tuple[int, int]
+    fit: BodyFit
+    base: np.ndarray           # (h,w,3) float32 RGB [0,1]
+    shading: np.ndarray        # (h,w) float32 multiplier
+    front: np.ndarray          # (h,w) float32 alpha
+    arms_front: np.ndarray     # (h,w) float32 alpha
+    neck: np.ndarray           # (h,w) float32 alpha
+    silhouette: np.ndarray     # (h,w) bool: the person as the photo shows them
+    synthesised: np.ndarray    # (h,w) bool: base pixels the photo did not have
+    old_region: np.ndarray     # (h,w) bool: what was removed
+    residue_candidates: np.ndarray  # (h,w) bool: pixels left with the old garment's colours
+    body_area: float           # px of torso and arms (the shares' denominator)
+    readable: float            # share of the old garment whose folds were read
+    snap_zone: np.ndarray | None = None  # (h,w) uint8 0/255: the old garment on the torso (not the arms)
+    snap_arms: np.ndarray | None = None  # (h,w) uint8 0/255: the old garment on the arms (its sleeves)
+
+
+# --- the body ------------------------------------------------------------------------------------
+def _turn(person: Person) -> tuple[float, float]:
+    """(turn in degrees, signed; 0 when unknown) from BlazePose's depth of the shoulders and hips."""
+    lm = person.landmarks
+    if lm is None or lm.shape[0] < 25 or lm.shape[1] < 3:
+        return 0.0, 0.0
+    angles = []
+    for a, b in ((BP_L_SHOULDER, BP_R_SHOULDER), (BP_L_HIP, BP_R_HIP)):
+        d = lm[a, :3] - lm[b, :3]
+        angles.append(np.degrees(np.arctan2(d[2], np.hypot(d[0], d[1]))))
+    turn = float(np.mean(angles))
+    return turn, float(np.clip(abs(turn), 0, MAX_TURN))
+
+
+def _arm_polylines(person: Person, body, hw) -> dict:
+    lm = person.landmarks
+    arms = {}
+    for side, poly in body.arms.items():
+        shoulder, elbow, wrist = poly
+        tip = wrist + 0.35 * (wrist - elbow)
+        if lm is not None and lm.shape[0] >= 23:
+            w_i, pinky, index, _ = BP_HAND[side]
+            pts = lm[[pinky, index], :2] * np.array([hw[1] / REPR_W, hw[0] / REPR_H])
+            if lm[[pinky, index], 3].min() > 0.3:
+                tip = pts.mean(axis=0)
+        arms[side] = np.stack([shoulder, elbow, wrist, tip])
+    return arms
+
+
+def _ray_lengths(torso: np.ndarray, stop_ok: np.ndarray, starts: np.ndarray, direction: np.ndarray,
+                 max_len: int, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each start point: how far along `direction` the torso mask runs (gaps ≤ `gap`
+    bridged), and whether it ended at an allowed pixel (`stop_ok`: background) rather than at
+    something hiding the side (an arm) or the image's edge."""
+    h, w = torso.shape
+    steps = np.arange(max_len)
+    pts = np.round(starts[:, None, :] + steps[None, :, None] * direction).astype(int)
+    inside_img = (pts[..., 0] >= 0) & (pts[..., 0] < w) & (pts[..., 1] >= 0) & (pts[..., 1] < h)
+    px, py = np.clip(pts[..., 0], 0, w - 1), np.clip(pts[..., 1], 0, h - 1)
+    on = torso[py, px] & inside_img
+    lengths, valid = np.zeros(len(starts)), np.zeros(len(starts), bool)
+    for i in range(len(starts)):
+        if not on[i, 0]:
+            continue
+        off = ~on[i]
+        # the first run of more than `gap` consecutive off-pixels ends the torso
+        run = np.convolve(off.astype(int), np.ones(gap + 1, int), mode="valid")
+        ends = np.nonzero(run == gap + 1)[0]
+        if not len(ends):
+            continue
+        end = int(ends[0])
+        lengths[i] = end
+        valid[i] = bool(inside_img[i, end]) and bool(stop_ok[py[i, end], px[i, end]])
+    return lengths, valid
+
+
+def _stops_at(torso: np.ndarray, target: np.ndarray, starts: np.ndarray, direction: np.ndarray,
+              lengths: np.ndarray) -> np.ndarray:
+    """Whether the pixel just past each ray's end (a step or two beyond `lengths`) is `target`."""
+    h, w = torso.shape
+    out = np.zeros(len(starts), bool)
+    for i, (p, n) in enumerate(zip(starts, lengths)):
+        if n <= 0:
+            continue
+        for extra in (1, 2, 3):
+            x, y = np.round(p + (n + extra) * direction).astype(int)
+            if 0 <= x < w and 0 <= y < h and target[y, x]:
+                out[i] = True
+                break
+    return out
+
+
+def body_fit(person: Person, labels: np.ndarray, silhouette: np.ndarray, hw: tuple[int, int]) -> BodyFit:
+    """The person's BodyFit at the working size `hw` (labels and silhouette at that size)."""
+    body = body_frame(person.keypoints, hw)
+    turn, magnitude = _turn(person)
+    angle = np.radians(TURN_TRUST * min(magnitude, MAX_TURN))
+    cos, sin = float(np.cos(angle)), float(np.sin(angle))
+    ds_true = body.ds / cos
+    # the chest's front faces the farther shoulder's side (+across: the image-right shoulder)
+    shift = float(np.sign(turn) * FRONT_DEPTH * ds_true * sin)
+    arms = _arm_polylines(person, body, hw)
+
+    # arm half-widths from the visible skin of each arm, else the model
+    arm_half = {}
+    for side, label in (("left", Lip.RIGHT_ARM), ("right", Lip.LEFT_ARM)):
+        skin = (labels == label).astype(np.uint8)
+        half = ARM_HALF[2] * ds_true
+        if skin.sum() > 50:
+            dist = cv2.distanceTransform(skin, cv2.DIST_L2, 3)
+            poly = arms[side][:3]
+            samples = np.concatenate([np.linspace(a, b, 20) for a, b in zip(poly[:-1], poly[1:])])
+            xs = np.clip(np.round(samples[:, 0]).astype(int), 0, hw[1] - 1)
+            ys = np.clip(np.round(samples[:, 1]).astype(int), 0, hw[0] - 1)
+            # the ridge of the distance transform near the arm's line: the arm's half-width
+            vals = [dist[max(0, y - 3): y + 4, max(0, x - 3): x + 4].max() for x, y in zip(xs, ys)]
+            vals = [v for v in vals if v > 1]
+            if len(vals) >= 5:
+                half = float(np.median(vals))
+        arm_half[side] = float(np.clip(half, ARM_HALF[0] * ds_true, ARM_HALF[1] * ds_true))
+
+    # the torso's sides: the silhouette without head and arms (visible arms and the arms'
+    # capsules, wide enough for a loose sleeve: they hide the sides where they hang close)
+    visible_arms = np.isin(labels, ARMS)
+    arm_mask = visible_arms.astype(np.uint8)
+    for side, poly in arms.items():
+        capsule = np.zeros(hw, np.uint8)
+        cv2.polylines(capsule, [np.round(poly[:2]).astype(np.int32)], False, 1,
+                      thickness=max(1, int(round(2 * arm_half[side]))))
+        if (visible_arms & (capsule > 0)).sum() > 0.3 * max(1, capsule.sum()):
+            continue   # a bare arm: its own labels say where it is
+        # an arm under a sleeve: its capsule, wide enough for a loose sleeve
+        cv2.polylines(arm_mask, [np.round(poly[:3]).astype(np.int32)], False, 1,
+                      thickness=max(1, int(round(2 * SLEEVE_ROOM * arm_half[side]))))
+    torso = silhouette & ~np.isin(labels, HEAD_LABELS) & (arm_mask == 0)
+    stop_ok = ~silhouette
+    centre = body.neck + shift * body.across
+    starts = np.array([centre + f * body.tl * body.down for f in DEPTHS])
+    max_len = int(4 * ds_true) + 4
+    gap = max(2, hw[0] // 256)
+    # the keypoint body model (frontal), widened by the torso's depth where the person is turned
+    turned = (cos + TORSO_DEPTH * sin) / cos
+    model = np.array([np.interp(f, *zip(*TORSO_HALF_WIDTH)) for f in DEPTHS]) * body.ds * turned
+    halves, measured, at_arm = [], [], []
+    for sign in (-1.0, 1.0):
+        lengths, valid = _ray_lengths(torso, stop_ok, starts, sign * body.across, max_len, gap)
+        # a side that runs into an arm (bare, or its capsule under a sleeve): the torso is at
+        # least that wide (it goes on behind the arm)
+        bound = lengths
+        plausible = (lengths > 0.6 * model - sign * shift) & (lengths < 1.8 * model + abs(shift))
+        # the shoulders' own row runs into the arms: only below it is the torso's side measured
+        valid &= (DEPTHS >= 0.15) & plausible
+        halves.append(lengths)
+        measured.append(valid)
+        at_arm.append(np.where((DEPTHS >= 0.15) & plausible & ~valid & _stops_at(torso, arm_mask > 0, starts,
+                                                                                  sign * body.across, bound),
+                               bound, 0.0))
+    halves, measured, at_arm = np.array(halves).T, np.array(measured).T, np.array(at_arm).T
+    expected = np.stack([model + shift, model - shift], axis=1)   # measured from the shifted centre
+    expected = np.maximum(expected, 0.3 * model[:, None])
+    # the person's build: measured over expected where the torso's side was seen, from the
+    # chest to the hips (below them the thighs and hands make it wider than the torso)
+    torso_rows = ((DEPTHS >= 0.15) & (DEPTHS <= 1.05))[:, None] & measured
+    ratios = halves[torso_rows] / expected[torso_rows]
+    build = float(np.clip(np.median(ratios), 0.85, 1.3)) if len(ratios) >= 3 else 1.0
+    final = np.where(measured, np.clip(halves, 0.85 * expected, 1.35 * expected), build * expected)
+    final = np.where(~measured & (at_arm > 0), np.clip(np.maximum(final, at_arm), None, 1.35 * expected), final)
+    # smooth along depth (a hand on the hip or a hair strand makes one sample jump)
+    for j in range(2):
+        col = final[:, j]
+        final[:, j] = np.convolve(np.pad(col, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    top_a, top_d = _shoulder_line(labels, silhouette, body)
+    arm_outer = {side: _arm_outer_extent(labels, silhouette, arms[side], body.across * (-1 if side == "left" else 1),
+                                         arm_half[side], ds_true) for side in arms}
+    return BodyFit(hw=hw, neck=body.neck, across=body.across, down=body.down, ds=body.ds, ds_true=ds_true,
+                   tl=body.tl, turn=turn, shift=shift, depths=DEPTHS.astype(np.float64),
+                   half_left=final[:, 0], half_right=final[:, 1], measured=measured, arms=arms, arm_half=arm_half,
+                   top_a=top_a, top_d=top_d, arm_outer=arm_outer)
+
+
+def _arm_outer_extent(labels, silhouette, poly, outward, arm_half, ds_true, samples: int = 32):
+    """(arc lengths, outer extents): along the arm's polyline (shoulder → fingertips), how far
+    the person (not head, not background) reaches to the arm's outer side, smoothed; at least
+    the arm's half-width, at most that plus ARM_OUTER_MAX true half-spans."""
+    h, w = labels.shape
+    seg = np.linalg.norm(np.diff(poly, axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.linspace(0, arc[-1], samples)
+    i = np.clip(np.searchsorted(arc, s, side="right") - 1, 0, len(poly) - 2)
+    t = (s - arc[i]) / np.maximum(seg[i], 1e-9)
+    centre = poly[i] + t[:, None] * (poly[i + 1] - poly[i])
+    direction = (poly[i + 1] - poly[i]) / np.maximum(seg[i], 1e-9)[:, None]
+    normal = np.stack([-direction[:, 1], direction[:, 0]], 1)
+    normal *= np.where((normal @ outward) < 0, -1.0, 1.0)[:, None]
+    body = silhouette & ~np.isin(labels, HEAD_LABELS)
+    limit = arm_half + ARM_OUTER_MAX * ds_true
+    steps = np.arange(int(limit) + 2)
+    pts = np.round(centre[:, None] + steps[None, :, None] * normal[:, None]).astype(int)
+    inside = (pts[..., 0] >= 0) & (pts[..., 0] < w) & (pts[..., 1] >= 0) & (pts[..., 1] < h)
+    on = body[np.clip(pts[..., 1], 0, h - 1), np.clip(pts[..., 0], 0, w - 1)] & inside
+    # the run from the line outward (a gap of a pixel or two bridged)
+    reach = np.zeros(samples)
+    for k in range(samples):
+        off = np.nonzero(~on[k])[0]
+        reach[k] = off[0] if len(off) else len(steps) - 1
+    # a smooth outline: a running median then a mean over a fifth of the arm (the matte's and
+    # the parse's ragged edges would make the sleeve's edge ragged)
+    k = max(3, (samples // 5) | 1)
+    pad = np.pad(reach, k // 2, mode="edge")
+    reach = np.median(np.lib.stride_tricks.sliding_window_view(pad, k), axis=1)
+    reach = np.convolve(np.pad(reach, k // 2, mode="edge"), np.ones(k) / k, mode="valid")
+    return s, np.clip(reach, arm_half, limit)
+
+
+def _shoulder_line(labels: np.ndarray, silhouette: np.ndarray, body) -> tuple[np.ndarray, np.ndarray]:
+    """The shoulders' top outline: scanning down from above the shoulders at across offsets
+    up to 1.5 half-spans either side, the first body pixel that is not head; kept where what
+    lies just above it is background (hair or the frame's edge hide the real outline)."""
+    h, w = labels.shape
+    a = np.linspace(-1.5, 1.5, 31) * body.ds
+    d = np.arange(-0.8 * body.tl, 0.35 * body.tl, 1.0)
+    pts = body.neck[None, None] + a[:, None, None] * body.across + d[None, :, None] * body.down
+    x, y = np.round(pts[..., 0]).astype(int), np.round(pts[..., 1]).astype(int)
+    inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    xc, yc = np.clip(x, 0, w - 1), np.clip(y, 0, h - 1)
+    lab = labels[yc, xc]
+    on_body = inside & silhouette[yc, xc] & ~np.isin(lab, HEAD_LABELS) & (lab != Lip.BACKGROUND)
+    top = np.full(len(a), np.nan)
+    for i in range(len(a)):
+        hits = np.nonzero(on_body[i])[0]
+        if not len(hits) or hits[0] < 3:
+            continue
+        j = hits[0]
+        above = slice(max(0, j - 4), j)
+        if inside[i, above].all() and (lab[i, above] == Lip.BACKGROUND).all():
+            top[i] = d[j]
+    return a, top
+
+
+GARMENT_ZONE = {"upper": (-0.35, 1.9)}   # tl: the depths an upper garment can reach (neck base to mid-thigh)
+GARMENT_ZONE_WIDTH = 1.0    # true half-spans beyond the torso's sides a loose garment can reach
+
+
+def _garment_zone(fit: BodyFit, category: str) -> np.ndarray:
+    """Bool mask of where a garment of `category` can be on this body: its depth range, across
+    the torso (twice its measured width) and along the arms."""
+    lo, hi = GARMENT_ZONE[category]
+    torso = torso_region(fit, lo, hi)
+    r = max(1, int(round(GARMENT_ZONE_WIDTH * fit.ds_true)))
+    torso = cv2.dilate(torso.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+    return torso | arm_capsules(fit, scale=2.5)
+
+
+def arm_capsules(fit: BodyFit, scale: float = 1.0) -> np.ndarray:
+    """Bool mask of both arms as capsules along their polylines (shoulder → fingertips)."""
+    canvas = np.zeros(fit.hw, np.uint8)
+    for side, poly in fit.arms.items():
+        r = max(1, int(round(scale * fit.arm_half[side])))
+        cv2.polylines(canvas, [np.round(poly).astype(np.int32)], False, 1, thickness=2 * r)
+        for p in poly:
+            cv2.circle(canvas, tuple(int(v) for v in np.round(p)), r, 1, -1)
+    return canvas > 0
+
+
+def torso_region(fit: BodyFit, f_from: float = -0.12, f_to: float = 1.6) -> np.ndarray:
+    """Bool mask of the torso as the fit measures it (centre line ± half-widths per depth)."""
+    fs = np.linspace(f_from, f_to, 24)
+    d = fs * fit.tl
+    left = fit.point(fit.shift - fit.half("left", d), d)
+    right = fit.point(fit.shift + fit.half("right", d), d)
+    poly = np.concatenate([left, right[::-1]])
+    canvas = np.zeros(fit.hw, np.uint8)
+    cv2.fillPoly(canvas, [np.round(poly).astype(np.int32)], 1)
+    return canvas > 0
+
+
+def body_shape(fit: BodyFit) -> np.ndarray:
+    """Log-shading of a rounded body lit from the front: 0 on the torso's and arms' middle,
+    darker towards their sides (a cylinder's falloff)."""
+    h, w = fit.hw
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    a, d = fit.coords(np.stack([xx, yy], -1))
+    a = a - fit.shift
+    half = np.where(a < 0, fit.half("left", d), fit.half("right", d))
+    u = np.clip(np.abs(a) / np.maximum(half, 1), 0, 1)
+    shade = np.log(1 - SHAPE_SHADE * u ** 4)
+    torso = torso_region(fit)
+    out = np.where(torso, shade, 0).astype(np.float32)
+    for side, poly in fit.arms.items():
+        dist = np.full((h, w), np.inf, np.float32)
+        for p, q in zip(poly[:-1], poly[1:]):
+            dist = np.minimum(dist, _segment_distance(xx, yy, p, q))
+        r = fit.arm_half[side]
+        arm = dist < r
+        # an arm is in front of the torso: its own roundness where it crosses it
+        out = np.where(arm, np.log(1 - SHAPE_SHADE * np.clip(dist / r, 0, 1) ** 4), out)
+    return out.astype(np.float32)
+
+
+def _segment_distance(xx, yy, a, b):
+    ab = b - a
+    t = np.clip(((xx - a[0]) * ab[0] + (yy - a[1]) * ab[1]) / max(float(ab @ ab), 1e-9), 0, 1)
+    return np.hypot(xx - (a[0] + t * ab[0]), yy - (a[1] + t * ab[1]))
+
+
+# --- soft masks --------------------------------------------------------------------------------
+def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
+    m = mask.astype(np.float32)
+    return cv2.GaussianBlur(m, (0, 0), sigma) if sigma > 0.3 else m
+
+
+def _clothed_arm(crop: np.ndarray, labels: np.ndarray, skin_reference: np.ndarray) -> np.ndarray:
+    """Arm- or neck-labelled pixels whose colour is far from the person's skin (a sleeve or a
+    high collar the parse took for skin)."""
+    arms = np.isin(labels, ARMS + (NECK,))
+    if skin_reference.sum() < 20 or not arms.any():
+        return np.zeros_like(arms)
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
+    reference = np.median(lab[skin_reference], axis=0)
+    delta = np.linalg.norm(lab - reference, axis=2)
+    return arms & (cv2.GaussianBlur(delta, (0, 0), 2) > 45)
+
+
+def hands_mask(person: Person, labels: np.ndarray, fit: BodyFit) -> np.ndarray:
+    """Bool mask of the hands: around BlazePose's hand landmarks (wrist, pinky, index, thumb;
+    else the wrist and the fingertips' estimate), where the parse has an arm (skin)."""
+    h, w = labels.shape
+    canvas = np.zeros((h, w), np.uint8)
+    lm = person.landmarks
+    for side, poly in fit.arms.items():
+        wrist, tip = poly[2], poly[3]
+        pts = [wrist, tip]
+        if lm is not None and lm.shape[0] >= 23:
+            ids = list(BP_HAND[side])
+            if lm[ids, 3].min() > 0.3:
+                pts = list(lm[ids, :2] * np.array([w / REPR_W, h / REPR_H]))
+        pts = np.array(pts, np.float64)
+        size = max(2.0, float(np.linalg.norm(tip - wrist)))
+        hull = cv2.convexHull(np.round(pts).astype(np.int32))
+        cv2.fillConvexPoly(canvas, hull, 1)
+        canvas = cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(0.45 * size) + 1,) * 2))
+    return (canvas > 0) & np.isin(labels, ARMS + (Lip.GLOVE,))
+
+
+# --- the layers ----------------------------------------------------------------------------------
+def work_crop(person: Person, hw: tuple[int, int]) -> np.ndarray:
+    h, w = hw
+    crop = person.crop
+    interp = cv2.INTER_AREA if crop.shape[0] > h else cv2.INTER_LINEAR
+    if crop.shape[:2] != (h, w):
+        crop = cv2.resize(crop, (w, h), interpolation=interp)
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+
+
+def _silhouette(person: Person, labels: np.ndarray, hw) -> np.ndarray:
+    matte = person.extras.get("body_matte")
+    if matte is not None and matte.ndim == 2:
+        soft = cv2.resize(matte, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+        return (soft >= 128) | (labels > 0)
+    return labels > 0
+
+
+def build_layers(person: Person, category: str, hw: tuple[int, int]) -> PersonLayers:
+    if category not in CATEGORY_REPLACES:
+        raise BadInputError(f"garment category {category!r}: the geometric chain renders "
+                            f"{', '.join(CATEGORY_REPLACES)} garments")
+    h, w = hw
+    crop = work_crop(person, hw)
+    labels = parse_at(person.parse, hw)
+    silhouette = _silhouette(person, labels, hw)
+    fit = body_fit(person, labels, silhouette, hw)
+    feather = max(0.5, h / 512)
+    rim = max(1, int(round(RIM * h)))
+
+    head = np.isin(labels, HEAD_LABELS)
+    skin_labels = np.isin(labels, SKIN + LEGS) & ~np.isin(labels, (Lip.FACE,))
+    clothed_arm = _clothed_arm(crop, labels, cv2.erode((labels == Lip.FACE).astype(np.uint8),
+                                                       np.ones((5, 5), np.uint8)) > 0)
+    reference = cv2.erode((skin_labels & ~clothed_arm).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    # the old garment: its labels where a garment of the category can be (an upper garment is on
+    # the torso and the arms, never on the feet or above the neck: a parse that calls shoes or a
+    # hat "upper clothes" does not make them go)
+    zone = _garment_zone(fit, category)
+    old_labels = np.isin(labels, CATEGORY_REPLACES[category]) & zone
+    old = (old_labels | clothed_arm) & zone
+    removed = cv2.dilate(old.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1,) * 2)) > 0
+    # ... inside the person and a pixel beyond (the background next to them stays the photo's)
+    removed &= ~head & (cv2.dilate(silhouette.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    lower = np.isin(labels, LOWER_GARMENT)
+    removed &= ~lower | old    # the rim does not eat into the lower garment (it is continued below)
+
+    # where a body is under the clothes: the measured torso, the arms' capsules, visible skin
+    capsules = arm_capsules(fit)
+    # the neck's surroundings are body too (a collar under the hair is not background)
+    r = max(1, int(round(0.25 * fit.ds)))
+    around_neck = cv2.dilate((labels == NECK).astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+    under = (torso_region(fit) | capsules | skin_labels | lower | around_neck) & silhouette & ~head
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    depth = ((xx - fit.neck[0]) * fit.down[0] + (yy - fit.neck[1]) * fit.down[1]) / fit.tl
+    below_waist = depth > WAISTBAND
+    lower_below = lower & (depth > WAISTBAND - 0.1)
+    has_lower = lower_below.sum() > 0.002 * h * w
+
+    region = removed & under
+    skin_region = region & (~below_waist | capsules)    # arms hanging below the waist stay arms
+    lower_region = region & below_waist & ~capsules if has_lower else np.zeros_like(region)
+    # no lower garment below the waistband: the old one stays there (a dress's skirt, a long top)
+    keep_region = region & below_waist if not has_lower else np.zeros_like(region)
+    bg_region = removed & ~under
+
+    light, folds, read_weight, readable = fill.shading_fields(crop, old_labels & ~clothed_arm, under, fit.tl)
+    shape = body_shape(fit)
+    base = crop.copy()
+    skin = fill.skin_fill(crop, skin_region, reference, light + shape, fit.tl,
+                          fallback=_face_colour(crop, labels))
+    continued = fill.lower_fill(crop, lower_region, lower) if lower_region.any() else None
+    if continued is None and lower_region.any():   # nothing to continue after all: skin
+        skin = np.where(lower_region[..., None], fill.skin_fill(crop, lower_region, reference, light + shape,
+                                                                fit.tl, fallback=_face_colour(crop, labels)), skin)
+        skin_region |= lower_region
+        lower_region = np.zeros_like(region)
+    background = fill.background_fill(crop, bg_region, known=~silhouette & ~removed)
+    painted = np.zeros_like(crop)
+    painted[skin_region] = skin[skin_region]
+    if continued is not None:
+        painted[lower_region] = continued[lower_region]
+    painted[bg_region] = background[bg_region]
+    synthesised = skin_region | lower_region | bg_region
+    # soft seams: the painted layer fades in over a pixel or two at its outline (continued a
+    # little beyond it, so the fade mixes two similar colours)
+    spread_out, _ = fill.masked_blur(painted, synthesised, max(1.0, 2 * feather))
+    painted = np.where(synthesised[..., None], painted, spread_out)
+    a = np.maximum(_soft(synthesised, feather), synthesised.astype(np.float32))[..., None]
+    base = base * (1 - a) + painted * a
+    base[keep_region] = crop[keep_region]
+
+    # shading for a new garment: the old garment's light and folds where read, the body's shape elsewhere
+    shading = np.exp(light + folds + (1 - read_weight) * shape).astype(np.float32)
+
+    # what is in front
+    neck = (labels == NECK) & ~clothed_arm
+    hands = hands_mask(person, labels, fit)
+    # The neck is in front too: an in-shop photo shows the inside of the back collar above the
+    # front neckline, which laid on the person would cover the neck (a high collar is lost the
+    # same way; where the photo's inside of the back is found, models.geometric.garment's
+    # PART_BACK, it also goes behind the neckline's skin)
+    front = np.maximum.reduce([_soft(head, feather), _soft(hands, feather), _soft(neck, feather)])
+    arm_px = (np.isin(labels, ARMS) & ~clothed_arm) | (capsules & old & silhouette)
+    fade = np.clip((depth - ARM_FRONT_FROM[0]) / (ARM_FRONT_FROM[1] - ARM_FRONT_FROM[0]), 0, 1)
+    arms_front = _soft(arm_px, feather) * fade
+
+    # QA: pixels outside what was removed that still have the old garment's colours
+    residue = _residue_candidates(crop, labels, old_labels, removed, fit)
+    body_area = float((under & ~np.isin(labels, LEGS + LOWER_GARMENT)).sum())
+    # where a new garment's edge may reach out to the old garment's: the old garment on the
+    # torso, away from the arms (an outline that follows the old one there follows the body)
+    snap = (old_labels & torso_region(fit) & ~capsules).astype(np.uint8) * 255
+    snap_arms = (old_labels & capsules).astype(np.uint8) * 255
+    return PersonLayers(category=category, hw=hw, fit=fit, base=np.clip(base, 0, 1).astype(np.float32),
+                        snap_zone=snap, snap_arms=snap_arms,
+                        shading=shading, front=front.astype(np.float32), arms_front=arms_front.astype(np.float32),
+                        neck=_soft(neck, feather).astype(np.float32), silhouette=silhouette,
+                        synthesised=synthesised, old_region=removed, residue_candidates=residue,
+                        body_area=max(1.0, body_area), readable=readable)
+
+
+def _face_colour(crop: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+    face = cv2.erode((labels == Lip.FACE).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    return np.median(crop[face], axis=0).astype(np.float32) if face.sum() > 20 else None
+
+
+def _residue_candidates(crop, labels, old_labels, removed, fit) -> np.ndarray:
+    """Pixels near the removed old garment, not removed, whose colour is one of the old
+    garment's main colours and not the skin's: what a new garment must cover or the old one
+    shows (a sleeve the parse called an arm, a collar called neck)."""
+    if old_labels.sum() < 100:
+        return np.zeros_like(old_labels)
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)
+    samples = lab[old_labels]
+    if len(samples) > 5000:
+        samples = samples[np.random.default_rng(0).choice(len(samples), 5000, replace=False)]
+    cv2.setRNGSeed(0)
+    _, lab_labels, centres = cv2.kmeans(samples.astype(np.float32), 3, None,
+                                        (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0), 1,
+                                        cv2.KMEANS_PP_CENTERS)
+    counts = np.bincount(lab_labels.ravel(), minlength=3)
+    centres = centres[counts > 0.15 * len(samples)]
+    near = cv2.dilate(removed.astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * int(0.3 * fit.ds) + 1,) * 2)) > 0
+    candidates = near & ~removed & np.isin(labels, (Lip.BACKGROUND, NECK, Lip.SKIN) + ARMS)
+    if not candidates.any():
+        return candidates
+    dist = np.min(np.linalg.norm(lab[candidates][:, None] - centres[None], axis=2), axis=1)
+    skin = np.isin(labels, SKIN) & ~old_labels
+    skin_lab = np.median(lab[skin], axis=0) if skin.sum() > 20 else None
+    close = dist < RESIDUE_DELTA_E
+    if skin_lab is not None:
+        close &= np.linalg.norm(lab[candidates] - skin_lab, axis=1) > RESIDUE_DELTA_E
+    out = np.zeros_like(candidates)
+    out[candidates] = close
+    # the background right next to a garment of the background's own colour is no residue
+    bg = labels == Lip.BACKGROUND
+    if bg.any():
+        far_bg = cv2.erode((~near).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        bg_ref = far_bg & bg
+        if bg_ref.sum() > 100:
+            bg_lab = np.median(lab[bg_ref], axis=0)
+            out &= ~(bg & (np.linalg.norm(lab - bg_lab, axis=2) < 2 * RESIDUE_DELTA_E))
+    return out
+
+
+LAYERS = ContentCache(8)
+
+
+def person_layers(person: Person, category: str, hw: tuple[int, int]) -> PersonLayers:
+    """The person's layers for `category` at working size `hw`, cached by the person's content
+    (and on the Person object itself: the warp and the render stage of a pair both ask)."""
+    memo = person.__dict__.setdefault("_layers", {})
+    if (category, hw) in memo:
+        return memo[(category, hw)]
+    extras = [person.extras[k] for k in sorted(person.extras)]
+    landmarks = [] if person.landmarks is None else [person.landmarks]
+    key = (person.crop, person.parse, person.keypoints, np.frombuffer(f"{category}{hw}".encode(), np.uint8),
+           *extras, *landmarks)
+    layers = LAYERS.get_or_compute(key, lambda: build_layers(person, category, hw))
+    memo[(category, hw)] = layers
+    return layers

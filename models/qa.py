@@ -1,0 +1,63 @@
+"""The QA verdict on every composite: measures the chain computes anyway, against thresholds.
+
+    verdict(measures) → QaVerdict("ok" | "needs_review", reasons, measures)
+
+Stages put what they measure into `WarpedGarments.measures` (one dict per garment); the chain
+adds what any chain can measure (`generic_measures`) and judges. A measure a chain does not
+compute is simply absent and never flags. Every measure is a number whose meaning does not
+depend on the photo's size:
+
+    matte_confidence     garment photo: how surely the garment was told from its background (0-1)
+    landmark_confidence  garment photo: how well its outline fits the garment model (0-1;
+                         landmarks defaulted, left/right disagreeing, ragged sides)
+    fit_strain           how far the fit had to bend the garment's own proportions to the
+                         body (0 = not at all; 0.5 = a width or length changed by half)
+    outside_body         share of the garment's pixels that lie off the person's body
+                         (beyond the silhouette plus a loose garment's allowance)
+    synthesised          share of the person's torso and arms that shows invented pixels
+                         (skin, lower garment or background the photo did not have)
+    old_residue          share of the garment's area next to it that still shows the old
+                         garment's colours
+    person_turn          how far the person is turned from the camera (degrees)
+
+Thresholds were set by looking at the cross product of the shared persons and garments
+(`make eval`): a composite a person would send back crosses at least one of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.contract import QaVerdict
+
+
+@dataclass(frozen=True)
+class Threshold:
+    measure: str
+    limit: float
+    above: bool          # flag when the measure is above the limit (else below)
+    reason: str          # "{value}" is replaced by the measure, formatted
+
+
+THRESHOLDS = (
+    Threshold("matte_confidence", 0.55, False, "garment outline uncertain (matte confidence {value:.2f})"),
+    Threshold("landmark_confidence", 0.5, False, "garment shape not understood well (confidence {value:.2f})"),
+    Threshold("fit_strain", 0.9, True, "garment strained to fit (strain {value:.2f})"),
+    Threshold("outside_body", 0.1, True, "{value:.0%} of the garment lies off the body"),
+    Threshold("synthesised", 0.55, True, "{value:.0%} of the torso and arms is synthesised"),
+    Threshold("old_residue", 0.03, True, "old garment still shows ({value:.1%} of the garment's area)"),
+    Threshold("person_turn", 55.0, True, "person turned {value:.0f}° from the camera"),
+)
+
+
+def verdict(measures: dict[str, float], thresholds=THRESHOLDS) -> QaVerdict:
+    """`needs_review` with one reason per threshold crossed, else `ok`. Measures that are
+    absent or not finite are not judged."""
+    reasons = []
+    for t in thresholds:
+        value = measures.get(t.measure)
+        if value is None or value != value:  # absent or NaN
+            continue
+        if (value > t.limit) if t.above else (value < t.limit):
+            reasons.append(t.reason.format(value=value))
+    return QaVerdict(status="needs_review" if reasons else "ok", reasons=reasons,
+                     measures={k: float(v) for k, v in measures.items() if v is not None})
