@@ -13,6 +13,8 @@ For each customer photo key (e.g. customers/alice.jpg; the photo itself may alre
   person cache    the cached pose and parsing of every photo content the key has had (the
                   cache lists them per customer: worker/person_cache.py), and of its current
                   content under any chain version;
+  exports         the files bucket exports (`make prepare BUCKET=…`, export/<layout>/) wrote of
+                  the customer's photo, their lines of the pairs file and their report entries;
   run records     runs/<id>/plan.json, report.json and index.html of every past run, and their
                   Redis records, redacted (worker/redact.py): the customer's plan row blanked,
                   their report lines removed, the contact sheet made again.
@@ -41,6 +43,7 @@ import redis
 from worker import keys
 from worker.config import Settings, settings
 from worker.customer_index import CustomerIndex
+from worker.export_job import EXPORT_PREFIX, ExportBook, ExportLock
 from worker.person_cache import PersonCache
 from worker.plan import Plan, Prefixes
 from worker.redact import redact_run, redact_run_book
@@ -63,6 +66,7 @@ class CustomerErasure:
     index_entries: int = 0               # entries removed from an index another photo key owns
     cache_entries: list[str] = field(default_factory=list)
     photo_exists: bool = False
+    export_files: list[str] = field(default_factory=list)   # files of research exports (export/<layout>/)
 
 
 @dataclass
@@ -88,6 +92,8 @@ class Erasure:
             else:
                 out.append("  index: none")
             out.append(f"  person cache: {verb} {len(c.cache_entries)} entries")
+            shown = ", ".join(c.export_files[:3]) + (", …" if len(c.export_files) > 3 else "")
+            out.append(f"  exports: {verb} {len(c.export_files)} files" + (f" ({shown})" if shown else ""))
             if c.photo_exists:
                 out.append(f"  photo: {c.customer} is still in the bucket (the shop's input, not deleted): "
                            "the next run renders it again unless it is deleted")
@@ -103,6 +109,7 @@ class Erasure:
 def check_no_active_run(client: redis.Redis, bucket: str, customers: list[str]) -> None:
     """Raise ForgetRefused if the bucket's active run includes one of `customers` (as an input
     or an invalid input), or is starting and its plan is not recorded yet."""
+    _check_no_active_export(client, bucket, customers)
     holder = BucketLock(client, bucket).holder()
     if holder is None:
         return
@@ -118,6 +125,21 @@ def check_no_active_run(client: redis.Redis, bucket: str, customers: list[str]) 
     if included:
         raise ForgetRefused(f"run {holder} is active on bucket {bucket!r} and includes {', '.join(included)}; "
                             "forget again once it has finished")
+
+
+def _check_no_active_export(client: redis.Redis, bucket: str, customers: list[str]) -> None:
+    """Raise ForgetRefused if an active bucket export (any layout) includes one of `customers`:
+    it would write their files again after they were removed."""
+    for key in client.scan_iter(match=ExportLock(client, bucket, "*").key, count=1000):
+        holder = (client.get(key) or b"").decode()
+        book = ExportBook(client, holder) if holder else None
+        if book is None or book.status().get("state") in (None, "finished", "aborted"):
+            continue
+        plan = book.plan()
+        listed = {p.key for p in plan.persons} if plan else set()
+        if plan is None or listed & set(customers):
+            raise ForgetRefused(f"export {holder} ({plan.layout if plan else 'starting'}) is active on bucket "
+                                f"{bucket!r} and may include {', '.join(customers)}; forget again once it has finished")
 
 
 # --- the run records ---------------------------------------------------------------------------
@@ -201,6 +223,56 @@ def _stub_plan(run_id: str, s: Settings) -> Plan:
                 customers=[], garments=[])
 
 
+# --- research exports --------------------------------------------------------------------------
+def _redact_export_report(report: dict, wanted: set[str]) -> tuple[dict, list[str]]:
+    """(the report without `wanted`'s entries, the exported names removed)."""
+    persons = [p for p in report.get("persons", []) if p.get("key") not in wanted]
+    gone = [p["name"] for p in report.get("persons", []) if p.get("key") in wanted and p.get("name")]
+    red = dict(report, persons=persons,
+               failures=[f for f in report.get("failures", []) if f.get("key") not in wanted],
+               invalid=[i for i in report.get("invalid", []) if i.get("key") not in wanted],
+               unpaired_persons=[n for n in report.get("unpaired_persons", []) if n not in gone])
+    counts = dict(report.get("counts", {}))
+    if counts:
+        counts["persons"] = len(persons)
+        counts["persons_exported"] = sum(1 for p in persons if p.get("status") == "exported")
+        counts["failed"] = len(red["failures"])
+        counts["invalid_inputs"] = len(red["invalid"])
+        counts["pairs"] = counts["persons_exported"] * counts.get("garments_exported", 0)
+        red["counts"] = counts
+    return red, gone
+
+
+def _erase_exports(storage: Storage, customers: list[str], dry_run: bool) -> dict[str, list[str]]:
+    """customer → files of past bucket exports (export/<layout>/report.json lists each person's
+    files) deleted; their lines leave the pairs file and their entries the report."""
+    wanted = set(customers)
+    found: dict[str, list[str]] = {c: [] for c in customers}
+    for obj in storage.list(EXPORT_PREFIX):
+        if posixpath.basename(obj.key) != "report.json":
+            continue
+        report = storage.get_json(obj.key) or {}
+        if not any(p.get("key") in wanted for p in report.get("persons", [])) and \
+                not any(e.get("key") in wanted for e in report.get("failures", []) + report.get("invalid", [])):
+            continue
+        root = posixpath.dirname(obj.key) + "/"
+        for p in report.get("persons", []):
+            if p.get("key") in wanted:
+                found[p["key"]].extend(root + path for path in p.get("files", []))
+        red, gone = _redact_export_report(report, wanted)
+        if dry_run:
+            continue
+        storage.delete_many(sorted({f for c in customers for f in found[c] if f.startswith(root)}))
+        pairs_key = root + report["pairs_file"] if report.get("pairs_file") else None
+        pairs = storage.get(pairs_key).body.decode() if pairs_key and storage.head(pairs_key) else None
+        if pairs is not None:
+            kept = [line for line in pairs.splitlines(keepends=True)
+                    if line.split(" ", 1)[0] not in {f"{n}.jpg" for n in gone}]
+            storage.put(pairs_key, "".join(kept).encode(), "text/plain")
+        storage.put_json(obj.key, red)
+    return found
+
+
 # --- one customer ------------------------------------------------------------------------------
 def _composites_of(storage: Storage, s: Settings, customer: str, also: set[str]) -> list[tuple[str, str]]:
     """[(composite key, garment key)] of the objects the renderer wrote for `customer`: in its
@@ -255,7 +327,10 @@ def forget(storage: Storage, client: redis.Redis, s: Settings, customers: list[s
     # Run records first (they last longest); if deleting stops part-way, a second call finds the
     # composites in the folder again, and pruning finds them once the photo is gone.
     runs, redis_runs, listed = _redact_runs(storage, client, s, customers, s.run_ttl, dry_run)
+    exported = _erase_exports(storage, customers, dry_run)
     erased = [_forget_customer(storage, client, s, c, listed[c], dry_run) for c in customers]
+    for e in erased:
+        e.export_files = exported[e.customer]
     return Erasure(erased, runs, redis_runs, dry_run)
 
 

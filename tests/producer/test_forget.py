@@ -4,6 +4,7 @@ recorded by the real run book and report code, with pairs recorded instead of re
 real worker's composites and cache are forgotten in tests/e2e/test_lifecycle.py."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -139,6 +140,50 @@ def test_forget_refuses_while_the_active_run_includes_the_customer(stack, storag
         BucketLock(redis_client, bucket).release(run_id)
     out = forget(stack, "--bucket", bucket, f"{CUST}alice.jpg")
     assert out.returncode == 0 and "  composites: deleted 1" in out.stdout, out.stderr
+
+
+def test_forget_removes_the_customer_from_research_exports(stack, storage_for, bucket):
+    """A bucket export (make prepare BUCKET=…) wrote the customer's person files: forget deletes
+    them, drops their lines from the pairs file and their entries from the report; another
+    customer's files and lines stay."""
+    from models.export.layouts import pairs_text
+    from models.export.run import build_report
+
+    st = storage_for(bucket)
+    root = "export/viton-hd/"
+    persons, files = [], {}
+    for name in ("kim", "lee"):
+        paths = [f"test/image/{name}.jpg", f"test/image-parse/{name}.png", f"test/openpose_json/{name}_keypoints.json"]
+        for path in paths:
+            st.put(root + path, f"{name} {path}".encode(), "application/octet-stream")
+        files[name] = [root + p for p in paths]
+        persons.append({"key": f"{CUST}{name}.jpg", "name": name, "status": "exported", "files": paths, "notes": []})
+    garments = [{"key": f"{CAT}shirt.png", "name": "shirt", "status": "exported", "files": ["test/cloth/shirt.jpg"],
+                 "notes": []}]
+    st.put(root + "test/cloth/shirt.jpg", b"shirt", "image/jpeg")
+    report = build_report("viton-hd", split="test", source="s3://x", chain=CHAIN, framing="person", created="now",
+                          persons=persons, garments=garments, invalid=[])
+    st.put(root + report["pairs_file"], pairs_text(["kim", "lee"], ["shirt"]), "text/plain")
+    st.put_json(root + "report.json", report)
+
+    out = forget(stack, "--bucket", bucket, "--dry-run", f"{CUST}kim.jpg")
+    assert out.returncode == 0, out.stderr
+    assert f"  exports: would delete 3 files ({', '.join(files['kim'])})" in out.stdout
+    assert all(st.head(k) is not None for k in files["kim"])
+
+    out = forget(stack, "--bucket", bucket, f"{CUST}kim.jpg")
+    assert out.returncode == 0, out.stderr
+    assert f"  exports: deleted 3 files ({', '.join(files['kim'])})" in out.stdout
+    assert [st.head(k) for k in files["kim"]] == [None] * 3
+    assert all(st.head(k) is not None for k in files["lee"] + [root + "test/cloth/shirt.jpg"])
+    assert st.get(root + report["pairs_file"]).body == b"lee.jpg shirt.jpg\n"
+    after = st.get_json(root + "report.json")
+    assert [p["key"] for p in after["persons"]] == [f"{CUST}lee.jpg"]
+    assert after["counts"]["persons_exported"] == 1 and after["counts"]["pairs"] == 1
+    assert "kim" not in json.dumps(after)
+
+    out = forget(stack, "--bucket", bucket, f"{CUST}kim.jpg")
+    assert out.returncode == 0 and "  exports: deleted 0 files" in out.stdout, out.stderr
 
 
 @pytest.mark.parametrize("case", ["missing bucket", "unreachable redis", "unreachable s3", "not a customer key"])
