@@ -1,29 +1,23 @@
-"""producer/export.py: planning a bucket export (names, clashes, invalid inputs) on a moto bucket;
+"""producer/export.py: planning a bucket export (names, clashes, invalid inputs) on a SeaweedFS bucket;
 starting one for real is tests/e2e/test_export_bucket.py."""
 from __future__ import annotations
 
 import dataclasses
 
-import boto3
 import pytest
 
 from producer.export import build_export_plan
 from worker.config import settings
-from worker.storage import Storage
 
 
 @pytest.fixture
-def s3():
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="unit")
-        yield Storage(client, "unit")
+def s3(storage_for, bucket):
+    """A fresh bucket on the session's SeaweedFS."""
+    return storage_for(bucket)
 
 
-def test_the_planner_names_inputs_and_reports_clashes(s3):
-    s = dataclasses.replace(settings(), bucket="unit", customers_prefix="customers/", catalogue_prefix="catalogue/")
+def test_the_planner_names_inputs_and_reports_clashes(s3, bucket):
+    s = dataclasses.replace(settings(), bucket=bucket, customers_prefix="customers/", catalogue_prefix="catalogue/")
     for key in ("customers/a b.jpg", "customers/a_b.png", "customers/notes.txt", "catalogue/tee.png"):
         s3.put(key, b"x", "image/png")
     plan = build_export_plan(s3, s, "r1", "hr-viton", "test", "chain")

@@ -1,12 +1,11 @@
 """worker/export_job.py without a broker: the plan and its items, the bookkeeping on the real
 Redis (items counted once, the report written once, lost items found and sent again, one export
-per layout and bucket), and one item's work on a moto bucket with a chain stand-in that returns a
+per layout and bucket), and one item's work on a SeaweedFS bucket with a chain stand-in that returns a
 real Person (the e2e test runs the real chain on real workers)."""
 from __future__ import annotations
 
 import json
 
-import boto3
 import cv2
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from models.labels import Coco, Lip
 from worker.export_job import ExportBook, ExportInput, ExportLock, ExportPlan, export_item, item_failed
 from worker.person_cache import PersonCache
 from worker.runs import new_run_id
-from worker.storage import Storage
 
 
 def _plan(persons=("customers/ann.jpg", "customers/bob.jpg"), garments=5, chunk=2, **fields) -> ExportPlan:
@@ -43,13 +41,9 @@ def test_plan_items_json_and_what_flower_shows():
 
 
 @pytest.fixture
-def s3():
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="unit")
-        yield Storage(client, "unit")
+def s3(storage_for, bucket):
+    """A fresh bucket on the session's SeaweedFS."""
+    return storage_for(bucket)
 
 
 def _result(key, name, kind, ok=True):

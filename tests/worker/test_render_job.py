@@ -1,11 +1,10 @@
-"""worker/render_job.py, step by step, with no broker: S3 from moto for the steps, the real
+"""worker/render_job.py, step by step, with no broker: the session's SeaweedFS for the steps,
 SeaweedFS + Redis for a whole chunk; the chain's interface with real arrays (the e2e tests run
 the real chain)."""
 from __future__ import annotations
 
 import dataclasses
 
-import boto3
 import cv2
 import numpy as np
 import pytest
@@ -56,16 +55,11 @@ def _upload_inputs(st: Storage) -> Plan:
 
 
 @pytest.fixture
-def s3():
-    """A moto bucket with a customer and three garments."""
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="unit")
-        st = Storage(client, "unit")
-        _upload_inputs(st)
-        yield st
+def s3(storage_for, bucket):
+    """A fresh bucket on the session's SeaweedFS with a customer and three garments."""
+    st = storage_for(bucket)
+    _upload_inputs(st)
+    return st
 
 
 class _Chain:

@@ -1,10 +1,9 @@
-"""worker/storage.py: paging, metadata and error classification (moto for the small S3 cases,
-a closed port for a dead endpoint, SeaweedFS for paging)."""
+"""worker/storage.py: paging, metadata and error classification (SeaweedFS for the S3 cases, a closed
+port for a dead endpoint, SeaweedFS for paging)."""
 from __future__ import annotations
 
 import dataclasses
 
-import boto3
 import pytest
 
 from worker.config import settings
@@ -12,18 +11,13 @@ from worker.local_stack import free_port
 from worker.storage import TRANSIENT_ERRORS, ObjectMissingError, Storage, make_client
 
 
-def test_missing_objects_are_not_transient():
-    from moto import mock_aws
-
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="unit-bucket")
-        st = Storage(client, "unit-bucket")
-        assert st.head("nope.jpg") is None and st.get_json("nope.json") is None
-        with pytest.raises(ObjectMissingError):
-            st.get("nope.jpg")
-        st.put("a.jpg", b"x", "image/jpeg", {"tryon-fingerprint": "abc"})
-        assert st.head("a.jpg")["metadata"] == {"tryon-fingerprint": "abc"}
+def test_missing_objects_are_not_transient(storage_for, bucket):
+    st = storage_for(bucket)
+    assert st.head("nope.jpg") is None and st.get_json("nope.json") is None
+    with pytest.raises(ObjectMissingError):
+        st.get("nope.jpg")
+    st.put("a.jpg", b"x", "image/jpeg", {"tryon-fingerprint": "abc"})
+    assert st.head("a.jpg")["metadata"] == {"tryon-fingerprint": "abc"}
 
 
 def test_dead_endpoint_raises_a_transient_error():
