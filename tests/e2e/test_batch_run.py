@@ -9,7 +9,6 @@ own pairs, with a readable reason, and the worker carries on.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -28,17 +27,6 @@ CUSTOMERS = ["astronaut", "astronaut-mirrored", "astronaut-reframed"]
 GARMENTS = ["red-tee", "navy-tee", "striped-tee", "logo-tee"]
 
 
-@pytest.fixture(scope="module")
-def chain_ready():
-    """Skip (saying why) when the chain cannot run here: this suite tests the batch system
-    around the real chain and never substitutes a fake one."""
-    from models import chain
-    try:
-        opts = chain.ChainOptions(mode=os.environ.get("TRYON_CHAIN", "registry"))
-        chain.prepare_person(demo_inputs.astronaut_bgr(), opts, name="astronaut")
-    except Exception as e:  # ImportError (stage pending), MissingWeightsError (run `make models`)
-        pytest.skip(f"the try-on chain does not run here ({type(e).__name__}: {e}); run `make models`")
-    return opts.fingerprint()
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,6 @@ GOOD_CUSTOMERS = {"astronaut": "astronaut", "team/astronaut-reframed": "astronau
 GARMENTS = ["red-tee", "navy-tee"]
 
 
-@pytest.fixture(scope="module")
-def chain_ready():
-    from models import chain
-    try:
-        chain.prepare_person(demo_inputs.astronaut_bgr(), chain.ChainOptions(mode="geometric"), name="astronaut")
-    except Exception as e:  # MissingWeightsError: run `make models`
-        pytest.skip(f"the try-on chain does not run here ({type(e).__name__}: {e}); run `make models`")
 
 
 @pytest.fixture(scope="module")

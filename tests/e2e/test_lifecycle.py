@@ -10,7 +10,6 @@ customer's composites, cache and report lines are untouched; a second forget fin
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -29,17 +28,6 @@ pytestmark = pytest.mark.slow
 GARMENTS = ["red-tee", "navy-tee", "striped-tee"]
 
 
-@pytest.fixture(scope="module")
-def chain_ready():
-    """Skip (saying why) when the chain cannot run here: the composites and the cached persons
-    must be the worker's own."""
-    from models import chain
-    try:
-        opts = chain.ChainOptions(mode=os.environ.get("TRYON_CHAIN", "registry"))
-        chain.prepare_person(demo_inputs.astronaut_bgr(), opts, name="astronaut")
-    except Exception as e:  # ImportError (stage pending), MissingWeightsError (run `make models`)
-        pytest.skip(f"the try-on chain does not run here ({type(e).__name__}: {e}); run `make models`")
-    return opts.fingerprint()
 
 
 def photo(size: int, mirrored: bool = False) -> bytes:
