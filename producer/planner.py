@@ -57,12 +57,34 @@ def _stems_unique(objs: list[ObjectInfo], prefix: str, invalid: list[dict]) -> l
     return out
 
 
+def _storable(objs: list[ObjectInfo], invalid: list[dict], composite_of) -> list[ObjectInfo]:
+    # Each pair's key is the customer's part + the garment's (worker/keys.py), each bounded on
+    # its own: an input whose part can be written with one probe pair can be with every pair.
+    # Checked here so a pair that cannot be stored is reported, never enqueued.
+    out = []
+    for o in objs:
+        try:
+            composite_of(o.key)
+            out.append(o)
+        except keys.InvalidKeyError as e:
+            invalid.append({"key": o.key, "reason": f"{o.key!r}: its composites cannot be stored: {e}"})
+    return out
+
+
 def build_plan(storage: Storage, s: Settings, run_id: str, force: bool, chain: str) -> Plan:
+    reason = keys.check_output_prefix(s.output_prefix)
+    if reason is not None:
+        raise keys.InvalidKeyError(reason)
     customers, bad_c = list_inputs(storage, s.customers_prefix, s.max_input_bytes)
     garments, bad_g = list_inputs(storage, s.catalogue_prefix, s.max_input_bytes)
     invalid = bad_c + bad_g
     customers = _stems_unique(customers, s.customers_prefix, invalid)
     garments = _stems_unique(garments, s.catalogue_prefix, invalid)
+    probe_c, probe_g = f"{s.customers_prefix}c.jpg", f"{s.catalogue_prefix}g.jpg"
+    customers = _storable(customers, invalid, lambda k: keys.composite_key(
+        s.output_prefix, k, s.customers_prefix, probe_g, s.catalogue_prefix))
+    garments = _storable(garments, invalid, lambda k: keys.composite_key(
+        s.output_prefix, probe_c, s.customers_prefix, k, s.catalogue_prefix))
     return Plan(
         run_id=run_id, bucket=storage.bucket, chain=chain, force=bool(force),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
