@@ -38,7 +38,7 @@ def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskC
     Pruning (producer/prune.py) runs unless TRYON_PRUNE=off or `skip_prune` says why not."""
     run_id = run_id or new_run_id()
     lock = BucketLock(redis_client, storage.bucket)
-    holder = lock.acquire(run_id, s.run_lock_ttl)
+    holder = lock.acquire(run_id, s.run_lock_ttl, record_ttl=s.run_ttl)
     if holder is not None:
         raise RunActiveError(f"run {holder} is still active on bucket {storage.bucket!r}; not starting another")
     book = RunBook(redis_client, run_id, ttl=s.run_ttl)

@@ -57,6 +57,19 @@ _RELEASE_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# The lock and the run's record in one step (BucketLock.acquire). The holder's record key is
+# derived from its id inside the script: fine on one Redis (the project's), not on a cluster.
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  local state = redis.call('HGET', ARGV[2] .. holder, 'state')
+  if state and state ~= 'finished' and state ~= 'aborted' and state ~= 'failed' then return holder end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('HSET', KEYS[2], 'state', 'planning', 'bucket', ARGV[4], 'started', ARGV[5], 'progress_at', ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[6])
+return false
+"""
 _INT_FIELDS = ("pairs_planned", "pairs_to_render", "pairs_up_to_date", "invalid_inputs", "chunks_total",
                "chunks_done", "rendered", "failed", "skipped_by_worker", "s3_retries", "task_retries",
                "chunks_resent", "pruned")
@@ -69,6 +82,8 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 
 class RunBook:
+    KEY_PREFIX = "tryon:run:"
+
     def __init__(self, client: redis.Redis, run_id: str, ttl: int = 14 * 24 * 3600):
         self.r = client
         self.run_id = run_id
@@ -78,7 +93,7 @@ class RunBook:
     # --- its Redis keys -------------------------------------------------------------------
     @property
     def key(self) -> str:
-        return f"tryon:run:{self.run_id}"
+        return f"{self.KEY_PREFIX}{self.run_id}"
 
     @property
     def plan_key(self) -> str:
@@ -243,6 +258,7 @@ class BucketLock:
     def __init__(self, client: redis.Redis, bucket: str):
         self.r = client
         self.bucket = bucket
+        self._acquire = client.register_script(_ACQUIRE)
 
     @property
     def key(self) -> str:
@@ -260,31 +276,17 @@ class BucketLock:
         value = self.r.get(self.key)
         return None if value is None else value.decode()
 
-    def acquire(self, run_id: str, ttl: int) -> str | None:
-        """Mark `run_id` as the bucket's active run. Returns None on success, else the id of the
-        run that is still active (its lock is taken over if that run has finished or vanished)."""
-        for _ in range(5):
-            if self.r.set(self.key, run_id, nx=True, ex=ttl):
-                return None
-            holder = self.holder()
-            if holder is None:
-                continue
-            state = RunBook(self.r, holder).state()
-            if state is not None and state not in ("finished", "aborted"):
-                return holder
-            # Finished or expired run left the lock behind: replace it only if it is still that one.
-            with self.r.pipeline() as pipe:
-                try:
-                    pipe.watch(self.key)
-                    if pipe.get(self.key) != holder.encode():
-                        continue
-                    pipe.multi()
-                    pipe.set(self.key, run_id, ex=ttl)
-                    pipe.execute()
-                    return None
-                except redis.WatchError:
-                    continue
-        return self.r.get(self.key).decode()
+    def acquire(self, run_id: str, ttl: int, record_ttl: int | None = None) -> str | None:
+        """Mark `run_id` as the bucket's active run and create its record (state 'planning') in
+        one Redis operation. Returns None on success, else the id of the run still active. A
+        lock whose run has ended (finished, aborted, failed) or whose record has expired is
+        taken over. Lock and record are made together, so a holder without a record is
+        always a dead one: two producers started at once cannot both take the lock."""
+        now = f"{time.time():.3f}"
+        holder = self._acquire(keys=[self.key, RunBook(self.r, run_id).key],
+                               args=[run_id, RunBook.KEY_PREFIX, int(ttl), self.bucket, now,
+                                     int(record_ttl or ttl)])
+        return None if holder is None else holder.decode()
 
     def release(self, run_id: str) -> None:
         """Free the lock if `run_id` still holds it."""

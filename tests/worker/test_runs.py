@@ -118,3 +118,32 @@ def test_only_running_runs_are_resent(redis_client, state):
     book.set_state(state)
     assert book.resend_lost_chunks(lambda call: None, stalled_after=0, queue_length=lambda: 0,
                                    now=10**10) == 0
+
+
+def test_racing_lockers_take_the_bucket_once_and_the_record_exists_with_the_lock(stack):
+    import threading
+
+    bucket = f"race-{new_run_id()}"
+    ids = [new_run_id() for _ in range(12)]
+    barrier = threading.Barrier(len(ids))
+    results = {}
+
+    def take(run_id):
+        client = redis.Redis.from_url(stack.redis_url)  # one connection each, as separate producers
+        barrier.wait()
+        results[run_id] = BucketLock(client, bucket).acquire(run_id, ttl=60, record_ttl=60)
+
+    threads = [threading.Thread(target=take, args=(r,)) for r in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [r for r, holder in results.items() if holder is None]
+    assert len(winners) == 1
+    assert {holder for holder in results.values() if holder is not None} == set(winners)
+    client = redis.Redis.from_url(stack.redis_url)
+    assert client.hget(f"tryon:run:{winners[0]}", "state") == b"planning"  # made with the lock
+    assert 0 < client.ttl(f"tryon:run:{winners[0]}") <= 60
+    # a holder whose record expired is dead: taken over
+    client.delete(f"tryon:run:{winners[0]}")
+    assert BucketLock(client, bucket).acquire("next", ttl=60) is None
