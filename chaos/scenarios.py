@@ -249,8 +249,10 @@ def clean_run(stack: ChaosStack, n_customers: int, n_garments: int, workers: int
     upload(stack, bucket, good_objects(n_customers, n_garments))
     procs = [stack.start_worker(1, f"clean{i}", {"TRYON_BUCKET": bucket}) for i in range(workers)]
     try:
+        t1 = time.monotonic()
         run = start_run(stack, bucket)
         st = wait_finished(stack, run["run_id"], timeout)
+        out.details["run_seconds"] = round(time.monotonic() - t1, 1)  # what fault runs compare with
         report = tally(stack, bucket, run["run_id"], out)
         baseline = {k: v["sha256"] for k, v in composites(stack, bucket).items()}
     finally:
