@@ -62,6 +62,10 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('HINCRBY', KEYS[2], 's3_retries', ARGV[6])
   redis.call('HINCRBY', KEYS[2], 'task_retries', ARGV[7])
   redis.call('HSET', KEYS[2], 'progress_at', ARGV[8])
+  redis.call('HINCRBY', KEYS[2], 'needs_review', ARGV[9])
+  for stage, seconds in pairs(cjson.decode(ARGV[10])) do
+    redis.call('HINCRBYFLOAT', KEYS[2], 'seconds:' .. stage, seconds)
+  end
   return 1
 end
 return 0
@@ -90,7 +94,7 @@ log = logging.getLogger(__name__)
 
 _INT_FIELDS = ("pairs_planned", "pairs_to_render", "pairs_up_to_date", "invalid_inputs", "chunks_total",
                "chunks_done", "rendered", "failed", "skipped_by_worker", "s3_retries", "task_retries",
-               "chunks_resent", "pruned")
+               "chunks_resent", "pruned", "needs_review")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -228,9 +232,16 @@ class RunBook:
         n = {s: sum(p["status"] == s for p in pairs) for s in ("rendered", "failed", "skipped")}
         retries = retries or {}
         payload = json.dumps({"customer": customer_index, "pairs": pairs, "retries": retries}, separators=(",", ":"))
+        # For the metrics (worker/metrics.py): composites to review, seconds per stage.
+        review = sum((p.get("qa") or {}).get("status") == "needs_review" for p in pairs)
+        stage_seconds: dict[str, float] = {}
+        for p in pairs:
+            for stage, sec in (p.get("timings") or {}).items():
+                stage_seconds[stage] = stage_seconds.get(stage, 0.0) + float(sec)
         added = self._record(keys=[self.chunks_key, self.key],
                              args=[chunk, payload, n["rendered"], n["failed"], n["skipped"],
-                                   int(retries.get("s3", 0)), int(retries.get("task", 0)), f"{time.time():.3f}"])
+                                   int(retries.get("s3", 0)), int(retries.get("task", 0)), f"{time.time():.3f}",
+                                   review, json.dumps({k: round(v, 6) for k, v in stage_seconds.items()})])
         self.r.expire(self.chunks_key, self.ttl)
         return bool(added)
 
@@ -243,6 +254,11 @@ class RunBook:
         for k in _INT_FIELDS:
             raw[k] = int(raw.get(k, 0))
         return raw
+
+    def stage_seconds(self, st: dict | None = None) -> dict[str, float]:
+        """Seconds spent per stage over the pairs recorded so far (pose, warp, render, encode, …)."""
+        st = st or self.status()
+        return {k[len("seconds:"):]: float(v) for k, v in st.items() if k.startswith("seconds:")}
 
     def is_complete(self, st: dict | None = None) -> bool:
         st = st or self.status()
