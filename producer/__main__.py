@@ -146,28 +146,32 @@ def _enqueue(args, s: Settings) -> int:
     return EXIT_PAIRS_FAILED if st["failed"] else EXIT_OK
 
 
-def consumers(queue: str, timeout: float = 1.0) -> int | None:
+def consumers(queue: str, timeout: float = 1.0, celery_app=None) -> int | None:
     """How many workers consume `queue` (Celery's broadcast inspect); None if the broker is down."""
-    from worker.celery_app import app
+    if celery_app is None:
+        from worker.celery_app import app as celery_app
     try:
-        replies = app.control.inspect(timeout=timeout).active_queues() or {}
+        replies = celery_app.control.inspect(timeout=timeout).active_queues() or {}
     except Exception:
         return None
     return sum(any(q.get("name") == queue for q in queues) for queues in replies.values())
 
 
 def wait_run(book, s: Settings, total: int, timeout: float | None = None, poll: float = 0.5,
-             out=sys.stderr, check_workers_every: float = 15.0) -> dict:
+             out=sys.stderr, check_workers_every: float = 15.0, resend_lost=None, celery_app=None) -> dict:
     """`--wait`: a progress bar until the run's report is written. Rides out broker and Redis
     outages (says so once per outage), says when no worker consumes the queue, and resends
-    orphaned and lost chunks as beat's sweep does. Raises RunEndedError (failed, aborted)."""
+    orphaned and lost chunks as beat's sweep does (`resend_lost(book)`, default
+    worker.tasks.resend_lost; `celery_app`: the broker asked about consumers). Raises
+    RunEndedError (failed, aborted)."""
     import redis
     from kombu.exceptions import OperationalError
     from tqdm import tqdm
 
     from producer.operator_errors import safe_url
     from worker.runs import RunEndedError
-    from worker.tasks import resend_lost
+    if resend_lost is None:
+        from worker.tasks import resend_lost
 
     start = time.monotonic()
     outage_since = None
@@ -198,7 +202,7 @@ def wait_run(book, s: Settings, total: int, timeout: float | None = None, poll: 
                 raise TimeoutError(f"run {book.run_id}: not finished after {timeout}s")
             if time.monotonic() - last_check > check_workers_every:
                 last_check = time.monotonic()
-                n = consumers(s.queue)
+                n = consumers(s.queue, celery_app=celery_app)
                 if n == 0 and not warned_no_worker:
                     bar.write(f"no worker is consuming queue {s.queue!r}: start one (make worker); "
                               "the run waits in the queue", file=out)
