@@ -31,7 +31,6 @@ import dataclasses
 import json
 import posixpath
 import sys
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
