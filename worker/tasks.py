@@ -23,14 +23,13 @@ from celery.signals import worker_process_init
 from worker import context
 from worker.celery_app import app
 from worker.config import settings
-
-_s = settings()  # task options are fixed at import, like the Celery app's
 from worker.plan import RENDER_TASK, Chunk, TaskCall
 from worker.render_job import failed, finish_interrupted, render_chunk
 from worker.runs import ENDED, BucketLock, ChunkHeartbeat, RunBook
 from worker.storage import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
+_s = settings()  # task options are fixed at import, like the Celery app's
 
 MAX_EXECUTIONS = 10  # per chunk: autoretries (max_retries=6) + a few re-deliveries
 RETRY_ON = TRANSIENT_ERRORS + (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, TimeoutError)
@@ -120,11 +119,11 @@ def render_customer(self, run: str, customer: int, garments: list[list[int]], ch
     indices = Chunk(customer, garments).garments
     s3_retries_before = ctx.s3_retries.total
     self.request.tryon_s3_retries_before = s3_retries_before  # for on_failure's record
-    # A chunk that keeps killing its worker (OOM, segfault) comes back after every loss
-    # (acks_late + reject_on_worker_lost); stop it after a few executions instead of looping.
     holder = f"{socket.gethostname()}:{os.getpid()}"
     # While it runs the chunk beats (worker/runs.py): a sweep resends it only once its worker is gone.
     with ChunkHeartbeat(book, chunk, ctx.settings.heartbeat_ttl, holder):
+        # A chunk that keeps killing its worker (OOM, segfault) comes back after every loss
+        # (acks_late + reject_on_worker_lost); stop it after a few executions instead of looping.
         if book.count_execution(chunk) > MAX_EXECUTIONS:
             results = [failed(gi, f"gave up after {MAX_EXECUTIONS} attempts (worker lost or retried each time)")
                        for gi in indices]
