@@ -73,7 +73,8 @@ def decode_image(data: bytes, name: str, max_bytes: int) -> np.ndarray:
         raise BadInputError(f"{name}: too large ({len(data)} bytes; limit {max_bytes})")
     size = image_size(data)
     if size is None:
-        raise BadInputError(f"{name}: not a decodable image (no image header found: not JPEG, PNG, WebP, BMP or TIFF)")
+        # no JPEG, PNG, WebP, BMP or TIFF header: the same words as an image OpenCV cannot decode
+        raise BadInputError(f"{name}: not a decodable image")
     if size[0] * size[1] > MAX_PIXELS:
         shown = f"{size[0]}×{size[1]} px" if size[1] > 1 else f"{size[0]} px"
         raise BadInputError(f"{name}: too large ({shown}; limit {MAX_PIXELS} pixels)")
