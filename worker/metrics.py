@@ -46,7 +46,7 @@ def queue_depth(client: redis.Redis, queue: str) -> int:
     return sum(pipe.execute())
 
 
-_SUB_KEYS = (":plan", ":chunks", ":finalized", ":sent", ":resending", ":executions", ":started")
+_SUB_KEYS = (":plan", ":chunks", ":finalized", ":sent", ":resending", ":executions", ":started", ":finalizing")
 
 
 def run_ids(client: redis.Redis) -> list[str]:

@@ -10,6 +10,7 @@ Redis keys of one run (all expire after TRYON_RUN_TTL), built by RunBook only:
     tryon:run:<id>:resending  set for one stall period by whoever resends lost chunks
     tryon:run:<id>:executions hash: chunk id → times a worker started it (poison-message limit)
     tryon:run:<id>:started    hash: chunk id → when a worker started it, until it is recorded
+    tryon:run:<id>:finalizing set while beat's sweep has a tryon.finalize_run under way
     tryon:run:<id>:beat:<chunk>  the running chunk's heartbeat (expires TRYON_HEARTBEAT_TTL after
                               its worker last renewed it)
 and, built by BucketLock only:
@@ -140,6 +141,15 @@ class RunBook:
     @property
     def executions_key(self) -> str:
         return f"{self.key}:executions"
+
+    @property
+    def finalizing_key(self) -> str:
+        return f"{self.key}:finalizing"
+
+    def claim_finalizing(self, ttl: int) -> bool:
+        """True for the one sweep per `ttl` that may hand the run to tryon.finalize_run (its
+        retries take minutes: one chain of them at a time)."""
+        return bool(self.r.set(self.finalizing_key, "1", nx=True, ex=max(1, int(ttl))))
 
     @property
     def started_key(self) -> str:

@@ -222,6 +222,9 @@ def sweep_run(book: RunBook, bucket: str, s=None, send=send_render, celery_app=N
             return "aborted: producer silent"
         return state
     if book.is_complete(st):
+        # one finalize_run (with its retries, ~8 min at the defaults) at a time
+        if not book.claim_finalizing(600):
+            return "finalizing (under way)"
         (finalize or (lambda run: finalize_run.delay(run)))(book.run_id)
         return "finalizing"
     sent = resend_lost(book, send=send, celery_app=celery_app, queue=queue, stalled_after=s.run_lost_after,

@@ -238,3 +238,5 @@ def test_the_sweep_frees_locks_of_ended_runs_aborts_silent_producers_and_finaliz
     book2.record_chunk(ids[0], 0, [{"garment": 0, "status": "rendered"}, {"garment": 1, "status": "rendered"}])
     finalized = []
     assert sweep_run(book2, bucket, s, finalize=finalized.append) == "finalizing" and finalized == [book2.run_id]
+    assert sweep_run(book2, bucket, s, finalize=finalized.append) == "finalizing (under way)"
+    assert finalized == [book2.run_id]  # one finalize_run (and its retries) at a time
