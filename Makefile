@@ -5,7 +5,7 @@ VENV    := .venv
 PYBIN   := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: venv models test demo enqueue forget worker flower beat eval bench chaos prepare clean
+.PHONY: venv models test demo enqueue forget worker flower beat metrics eval bench chaos prepare clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -76,6 +76,14 @@ flower: venv
 # One beat per deployment (the nightly run at TRYON_NIGHTLY_AT, UTC; the lost-chunk sweep every minute).
 beat: venv
 	$(PYBIN) -m celery -A worker.celery_app beat --loglevel=INFO --schedule=$${TRYON_BEAT_SCHEDULE:-$${TMPDIR:-/tmp}/tryon-celerybeat-schedule}
+
+# Prometheus figures of the runs (pairs rendered/failed/to review, seconds per stage, queue depth,
+# runs active) read from Redis: http://$(METRICS_ADDRESS):$(METRICS_PORT)/metrics. Flower's /metrics
+# has the task-level figures.
+METRICS_ADDRESS ?= 127.0.0.1
+METRICS_PORT ?= 9808
+metrics: venv
+	$(PYBIN) -m worker.metrics --address $(METRICS_ADDRESS) --port $(METRICS_PORT)
 
 # Embedded demo: SeaweedFS + Redis + a worker on free local ports, a real run, ./demo-out/.
 demo: venv models

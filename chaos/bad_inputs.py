@@ -87,6 +87,36 @@ def png_bomb(width: int, height: int) -> bytes:
             + _png_chunk(b"IEND", b""))
 
 
+def tiff_bomb(width: int, height: int) -> bytes:
+    """A valid all-black 8-bit greyscale TIFF (one deflate strip): 20000×20000 is ~0.4 MB."""
+    comp = zlib.compressobj(9)
+    row = b"\x00" * width
+    data = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 8), (262, 3, 1), (273, 4, 0),
+               (277, 3, 1), (278, 4, height), (279, 4, len(data))]
+    data_offset = 8 + 2 + 12 * len(entries) + 4
+    out = bytearray(b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries)))
+    for tag, kind, value in entries:
+        value = data_offset if tag == 273 else value
+        out += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+    return bytes(out + struct.pack("<I", 0)) + data
+
+
+def bmp_bomb(width: int, height: int) -> bytes:
+    """A BMP header claiming width×height 24-bit pixels, followed by a few bytes (a decoder
+    that trusts the header allocates width×height×3 first)."""
+    dib = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    body = b"\x00" * 64
+    return b"BM" + struct.pack("<IHHI", 14 + len(dib) + len(body), 0, 0, 54) + dib + body
+
+
+def webp_bomb(width: int, height: int) -> bytes:
+    """A lossy WebP whose VP8 frame header claims width×height (at most 16383 each)."""
+    frame = b"\x10\x02\x00" + b"\x9d\x01\x2a" + struct.pack("<HH", width, height) + b"\x00" * 32
+    chunk = b"VP8 " + struct.pack("<I", len(frame)) + frame
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
 def png_with_header_size(png: bytes, width: int, height: int) -> bytes:
     """Rewrite a PNG's IHDR size (CRC fixed up): a header that lies about the pixel count."""
     assert png[12:16] == b"IHDR"
@@ -238,6 +268,12 @@ def corpus(person_bgr: np.ndarray, garment_bgr: np.ndarray, max_input_bytes: int
                  f"valid {side}×{side} PNG, ~{side * side / 1e6:.0f} Mpx"),
         BadInput("jpeg_header_bomb", C, "jpeg_header_bomb.jpg", jpeg_with_header_size(jpg, 25000, 25000), "fail",
                  TOO_LARGE + "|" + UNDECODABLE, "small JPEG whose SOF claims 25000×25000 (625 Mpx)"),
+        BadInput("tiff_pixel_bomb", C, "tiff_pixel_bomb.tiff", tiff_bomb(20000, 20000), "fail", TOO_LARGE,
+                 "valid 20000×20000 TIFF, ~0.4 MB (400 Mpx)"),
+        BadInput("bmp_pixel_bomb", C, "bmp_pixel_bomb.bmp", bmp_bomb(20000, 20000), "fail", TOO_LARGE,
+                 "BMP header claiming 20000×20000"),
+        BadInput("webp_pixel_bomb", C, "webp_pixel_bomb.webp", webp_bomb(16000, 16000), "fail", TOO_LARGE,
+                 "WebP frame header claiming 16000×16000"),
         BadInput("huge_file", C, "huge_file.jpg", jpg + b"\x00" * junk_len, "refused", TOO_BIG_FILE,
                  "valid JPEG followed by junk, just over TRYON_MAX_INPUT_BYTES"),
         BadInput("extreme_aspect", C, "extreme_aspect.png", _enc(cv2.resize(p, (1600, 64)), ".png"), "either",

@@ -35,6 +35,11 @@ CHAOS_WORKER_ENV = {
     "TRYON_CHUNK_SIZE": "4",
     "TRYON_RENDER_BATCH": "4",
     "TRYON_MAX_INPUT_BYTES": str(2 * 1024 * 1024),
+    # Recovery at CI pace: an orphaned chunk is resent ~8 s after its worker died, lost messages
+    # 30 s after the run went quiet, a report that cannot be written ends the run after 3 tries.
+    "TRYON_HEARTBEAT_TTL": "8",
+    "TRYON_RUN_LOST_AFTER": "30",
+    "TRYON_FINALIZE_RETRIES": "2",
 }
 
 

@@ -302,6 +302,95 @@ class FaultProxy:
 
 
 # --- HTTP/1.1 framing -----------------------------------------------------------------------
+class TcpCutProxy:
+    """A plain TCP relay (workers → Redis) whose link can be cut: `cut(seconds)` resets every
+    open connection and refuses new ones (accept, then reset) until the time is up — a network
+    partition between the workers and the broker, as opposed to a broker restart."""
+
+    def __init__(self, upstream: tuple[str, int], host: str = "127.0.0.1"):
+        self.upstream = upstream
+        self.host = host
+        self._listener = socket.create_server((host, 0))
+        self.port = self._listener.getsockname()[1]
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._cut_until = 0.0
+        self._stopped = threading.Event()
+        self.cuts = 0
+        self.refused = 0
+
+    def start(self) -> "TcpCutProxy":
+        threading.Thread(target=self._accept, name="tcp-cut-proxy", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+        self._reset_all()
+
+    def cut(self, seconds: float) -> None:
+        self._cut_until = time.monotonic() + seconds
+        self.cuts += 1
+        self._reset_all()
+
+    @property
+    def is_cut(self) -> bool:
+        return time.monotonic() < self._cut_until
+
+    def _reset_all(self) -> None:
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for c in conns:
+            _abort(c)
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.is_cut:
+                self.refused += 1
+                _abort(client)
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                _abort(client)
+                continue
+            with self._lock:
+                self._conns.update((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with self._lock:
+                self._conns.discard(s)
+            _abort(s)
+
+
+def _abort(sock: socket.socket) -> None:
+    """Close with a TCP RST (SO_LINGER 0): the peer sees the connection reset, as on a cut link."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
 async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")

@@ -4,7 +4,10 @@ writes chaos.json and prints the table (the README's copy comes from here).
     python -m chaos.run [--customers 10] [--garments 20] [--out chaos.json] [--only clean,worker_killed]
 
 Scenarios (chaos/scenarios.py): clean (the reference), worker_killed (SIGKILL one of two
-workers mid-run, restart it), redis_restarted (SIGKILL the broker, restart it from its AOF),
+workers mid-run, restart it), whole_worker_killed (SIGKILL one of two, not restarted: its chunk
+comes back through its heartbeat), redis_restarted (SIGKILL the broker, restart it from its AOF),
+redis_link_cut (the workers' TCP link to Redis cut for 60 s), readonly_then_fixed, racing_producers,
+over_long_keys, colliding_keys, tiff_bomb (issue 14: every run ends with a report),
 s3_faults (≥5% 500/503/resets + delays through chaos/fault_proxy.py), bad_inputs (≥30 kinds,
 chaos/bad_inputs.py), security (pickle refused, key escapes, no secrets, compose/Dockerfile).
 Uses the geometric chain (TRYON_CHAIN=geometric; `make models` fetches its weights).
@@ -24,16 +27,21 @@ from pathlib import Path
 from chaos import scenarios
 from chaos.cluster import ChaosStack
 
-SCENARIOS = ("clean", "worker_killed", "redis_restarted", "s3_faults", "s3_object_unavailable", "bad_inputs",
-             "security")
+SCENARIOS = ("clean", "worker_killed", "whole_worker_killed", "redis_restarted", "redis_link_cut", "s3_faults",
+             "s3_object_unavailable", "readonly_then_fixed", "racing_producers", "over_long_keys", "colliding_keys",
+             "tiff_bomb", "bad_inputs", "security")
 
 
 def table(rows: list[dict]) -> str:
-    head = "| scenario | pairs | rendered | failed | lost | duplicated | passed | seconds |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|:---:|---:|"]
+    # "run s": from the producer's start to the report, beside the clean run's (setup excluded)
+    head = "| scenario | pairs | rendered | failed | lost | duplicated | passed | run s | clean run s | seconds |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|:---:|---:|---:|---:|"]
+    clean = next((r["details"].get("run_seconds") for r in rows if r["scenario"] == "clean"), None)
     for r in rows:
+        run_s = r["details"].get("run_seconds", "–")
         lines.append(f"| {r['scenario']} | {r['pairs']} | {r['rendered']} | {r['failed']} | {r['lost']} | "
-                     f"{r['duplicated']} | {'yes' if r['passed'] else '**no**'} | {r['seconds']} |")
+                     f"{r['duplicated']} | {'yes' if r['passed'] else '**no**'} | {run_s} | "
+                     f"{clean if run_s != '–' else '–'} | {r['seconds']} |")
     return "\n".join(lines)
 
 
@@ -74,12 +82,26 @@ def main(argv=None) -> int:
             record(clean)
             if "worker_killed" in wanted:
                 record(scenarios.worker_killed(stack, nc, ng, baseline))
+            if "whole_worker_killed" in wanted:
+                record(scenarios.whole_worker_killed(stack, nc, ng, baseline))
             if "redis_restarted" in wanted:
                 record(scenarios.redis_restarted(stack, nc, ng, baseline))
+            if "redis_link_cut" in wanted:
+                record(scenarios.redis_link_cut(stack, nc, ng, baseline, cut_seconds=60))
             if "s3_faults" in wanted:
                 record(scenarios.s3_faults(stack, nc, ng, baseline))
             if "s3_object_unavailable" in wanted:
                 record(scenarios.s3_object_unavailable(stack))
+            if "readonly_then_fixed" in wanted:
+                record(scenarios.readonly_then_fixed(stack))
+            if "racing_producers" in wanted:
+                record(scenarios.racing_producers(stack))
+            if "over_long_keys" in wanted:
+                record(scenarios.over_long_keys(stack))
+            if "colliding_keys" in wanted:
+                record(scenarios.colliding_keys(stack))
+            if "tiff_bomb" in wanted:
+                record(scenarios.tiff_bomb(stack))
             if "bad_inputs" in wanted:
                 record(scenarios.bad_input_runs(stack, n_good_garments=2))
             if "security" in wanted:

@@ -249,8 +249,10 @@ def clean_run(stack: ChaosStack, n_customers: int, n_garments: int, workers: int
     upload(stack, bucket, good_objects(n_customers, n_garments))
     procs = [stack.start_worker(1, f"clean{i}", {"TRYON_BUCKET": bucket}) for i in range(workers)]
     try:
+        t1 = time.monotonic()
         run = start_run(stack, bucket)
         st = wait_finished(stack, run["run_id"], timeout)
+        out.details["run_seconds"] = round(time.monotonic() - t1, 1)  # what fault runs compare with
         report = tally(stack, bucket, run["run_id"], out)
         baseline = {k: v["sha256"] for k, v in composites(stack, bucket).items()}
     finally:
@@ -264,7 +266,8 @@ def clean_run(stack: ChaosStack, n_customers: int, n_garments: int, workers: int
 
 
 def _fault_run(stack: ChaosStack, name: str, n_customers: int, n_garments: int, baseline: dict, timeout: float,
-               trigger_fraction: float, action, workers: int = 2, plan: FaultPlan | None = None) -> Outcome:
+               trigger_fraction: float, action, workers: int = 2, plan: FaultPlan | None = None,
+               worker_env: dict | None = None) -> Outcome:
     """A run of the same inputs as the clean run, with `action(stack, procs)` done once when
     `trigger_fraction` of the composites have been written."""
     out = Outcome(name)
@@ -272,7 +275,7 @@ def _fault_run(stack: ChaosStack, name: str, n_customers: int, n_garments: int, 
     bucket = new_bucket(stack, name.replace("_", "-"))
     upload(stack, bucket, good_objects(n_customers, n_garments))
     total = n_customers * n_garments
-    env = {"TRYON_BUCKET": bucket}
+    env = {"TRYON_BUCKET": bucket, **(worker_env or {})}
     procs = [stack.start_worker(1, f"{name}{i}", env) for i in range(workers)]
     out.details["setup_seconds"] = round(time.monotonic() - t0, 1)
     fired = {}
@@ -296,6 +299,7 @@ def _fault_run(stack: ChaosStack, name: str, n_customers: int, n_garments: int, 
         st = wait_finished(stack, run["run_id"], timeout, during, poll=0.05 if action else 0.5)
         out.details["run_seconds"] = round(time.monotonic() - t0 - out.details["setup_seconds"], 1)
         report = tally(stack, bucket, run["run_id"], out, baseline)
+        out.details["chunks_resent"] = (report or {}).get("counts", {}).get("chunks_resent")
         alive = all(p.alive() for p in procs)
     finally:
         stack.proxy.plan = FaultPlan()
@@ -410,6 +414,259 @@ def s3_object_unavailable(stack: ChaosStack, n_customers: int = 2, n_garments: i
         "retries_bounded": 0 < out.details["answered_503"] <= attempts * n_customers * 3,
         "retries_counted_in_report": counts.get("s3_retries", 0) >= (attempts - 1),
     }
+    out.seconds = round(time.monotonic() - t0, 1)
+    return out.finish()
+
+
+def whole_worker_killed(stack: ChaosStack, n_customers: int, n_garments: int, baseline: dict,
+                        timeout: float = 900, fraction: float = 0.3) -> Outcome:
+    """Two workers; one SIGKILLed with its pool mid-run and not restarted: its chunk is resent
+    once its heartbeat expires (TRYON_HEARTBEAT_TTL), not after the broker's visibility timeout."""
+    def kill(stack, procs, env):
+        victim = procs[0]
+        stack.kill_worker(victim)
+        procs.remove(victim)
+        return {"killed_pid": victim.pid}
+
+    out = _fault_run(stack, "whole_worker_killed", n_customers, n_garments, baseline, timeout, fraction, kill)
+    return out.finish()
+
+
+def redis_link_cut(stack: ChaosStack, n_customers: int, n_garments: int, baseline: dict,
+                   timeout: float = 900, fraction: float = 0.3, cut_seconds: float = 60) -> Outcome:
+    """The TCP link between the workers and Redis (broker and run book) is cut for `cut_seconds`
+    mid-run (connections reset, new ones refused), while Redis itself stays up."""
+    from chaos.fault_proxy import TcpCutProxy
+
+    proxy = TcpCutProxy(("127.0.0.1", stack.redis_port)).start()
+    url = f"redis://:{stack.redis_password}@127.0.0.1:{proxy.port}/0"
+
+    def cut(stack, procs, env):
+        proxy.cut(cut_seconds)
+        return {"cut_seconds": cut_seconds}
+
+    try:
+        out = _fault_run(stack, "redis_link_cut", n_customers, n_garments, baseline, timeout, fraction, cut,
+                         worker_env={"TRYON_BROKER_URL": url})
+    finally:
+        proxy.stop()
+    out.details["connections_refused_while_cut"] = proxy.refused
+    return out.finish()
+
+
+def _one_run(stack: ChaosStack, name: str, objects: dict[str, bytes], worker_env: dict | None = None,
+             timeout: float = 600, workers: int = 1):
+    """Upload, start `workers` workers, one run to its end; (outcome, bucket, run id, report, procs
+    stopped). The outcome is tallied and its `seconds` set; the caller adds checks."""
+    out = Outcome(name)
+    t0 = time.monotonic()
+    bucket = new_bucket(stack, name.replace("_", "-"))
+    upload(stack, bucket, objects)
+    procs = [stack.start_worker(1, f"{name}{i}", {"TRYON_BUCKET": bucket, **(worker_env or {})})
+             for i in range(workers)]
+    try:
+        run = start_run(stack, bucket)
+        st = wait_finished(stack, run["run_id"], timeout)
+        report = tally(stack, bucket, run["run_id"], out)
+    finally:
+        for p in procs:
+            p.stop()
+    out.details["finished"] = st is not None
+    out.seconds = round(time.monotonic() - t0, 1)
+    return out, bucket, run["run_id"], report
+
+
+def over_long_keys(stack: ChaosStack, n_customers: int = 2, n_garments: int = 2, timeout: float = 600) -> Outcome:
+    """Customer keys of ~616 bytes and garment keys of ~415 bytes, in folders: their composite
+    keys would exceed the 900-byte limit joined as they are; they must fit, and the run end."""
+    people = list(inputs.customers(n_customers).values())
+    tees = list(inputs.garments(n_garments).values())
+    cfolder = "/".join(f"region-{i:02d}-customer-folder-" + "c" * 30 for i in range(11))
+    gfolder = "/".join(f"collection-{i:02d}-" + "g" * 21 for i in range(11))
+    objects = {f"customers/{cfolder}/person-{i:03d}.jpg": inputs.encode_jpeg(v) for i, v in enumerate(people)}
+    objects.update({f"catalogue/{gfolder}/tee-{i:03d}.jpg": inputs.encode_jpeg(v) for i, v in enumerate(tees)})
+    lengths = sorted({len(k.encode()) for k in objects})
+    out, bucket, run_id, report = _one_run(stack, "over_long_keys", objects, timeout=timeout)
+    keys_written = list(composites(stack, bucket))
+    out.details.update(input_key_bytes=lengths, composite_key_bytes=max((len(k.encode()) for k in keys_written),
+                                                                        default=0))
+    from worker.keys import MAX_KEY_BYTES
+    out.checks = {"finished": out.details["finished"], "report_written": report is not None,
+                  "long_inputs": lengths[0] >= 415 and lengths[-1] >= 616,
+                  "all_rendered": out.rendered == out.pairs == n_customers * n_garments,
+                  "keys_fit": 0 < out.details["composite_key_bytes"] <= MAX_KEY_BYTES,
+                  "no_loss": out.lost == 0, "no_duplicates": out.duplicated == 0,
+                  "report_counts": counts_consistent(report, out.pairs)}
+    return out.finish()
+
+
+def colliding_keys(stack: ChaosStack, timeout: float = 600) -> Outcome:
+    """customer alice × garment bob/shirt and customer alice/bob × garment shirt once shared
+    tryon/alice/bob/shirt.jpg: four pairs must give four composites, and a second run renders none."""
+    person = list(inputs.customers(2).values())
+    tees = list(inputs.garments(2).values())
+    objects = {"customers/alice.jpg": inputs.encode_jpeg(person[0]),
+               "customers/alice/bob.jpg": inputs.encode_jpeg(person[1]),
+               "catalogue/bob/shirt.jpg": inputs.encode_jpeg(tees[0]),
+               "catalogue/shirt.jpg": inputs.encode_jpeg(tees[1])}
+    out, bucket, run_id, report = _one_run(stack, "colliding_keys", objects, timeout=timeout)
+    written = composites(stack, bucket)
+    # the next night: nothing to render
+    proc = stack.start_worker(1, "colliding_keys_again", {"TRYON_BUCKET": bucket})
+    try:
+        again = start_run(stack, bucket)
+        st2 = wait_finished(stack, again["run_id"], timeout)
+    finally:
+        proc.stop()
+    out.details.update(composites=sorted(written), second_run_to_render=again["to_render"])
+    out.checks = {"finished": out.details["finished"] and st2 is not None, "report_written": report is not None,
+                  "four_distinct_composites": len(written) == 4 == out.rendered,
+                  "nothing_rerendered_next_run": again["to_render"] == 0,
+                  "no_loss": out.lost == 0, "no_duplicates": out.duplicated == 0,
+                  "report_counts": counts_consistent(report, out.pairs)}
+    return out.finish()
+
+
+def racing_producers(stack: ChaosStack, n_customers: int = 2, n_garments: int = 3, producers: int = 4,
+                     timeout: float = 600) -> Outcome:
+    """`producers` producers started at the same instant on one bucket: one run starts, the others
+    are refused naming it, and every composite is written once."""
+    import threading
+
+    from producer.enqueue import RunActiveError
+
+    out = Outcome("racing_producers")
+    t0 = time.monotonic()
+    bucket = new_bucket(stack, "racing")
+    upload(stack, bucket, good_objects(n_customers, n_garments))
+    proc = stack.start_worker(1, "racing", {"TRYON_BUCKET": bucket})
+    barrier = threading.Barrier(producers)
+    started, refused = [], []
+
+    def produce():
+        barrier.wait()
+        try:
+            started.append(start_run(stack, bucket)["run_id"])
+        except RunActiveError as e:
+            refused.append(str(e))
+
+    try:
+        threads = [threading.Thread(target=produce) for _ in range(producers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        st = wait_finished(stack, started[0], timeout) if len(started) == 1 else None
+        report = tally(stack, bucket, started[0], out) if started else None
+    finally:
+        proc.stop()
+    puts = stack.proxy.puts_by_path(f"/{bucket}/tryon/")
+    out.details.update(started=started, refused=len(refused),
+                       puts_per_composite=sorted({len(v) for k, v in puts.items() if k.endswith(".jpg")}))
+    out.checks = {"one_run_started": len(started) == 1, "others_refused": len(refused) == producers - 1,
+                  "finished": st is not None, "all_rendered": out.rendered == out.pairs == n_customers * n_garments,
+                  "each_composite_written_once": out.details["puts_per_composite"] == [1],
+                  "no_loss": out.lost == 0, "no_duplicates": out.duplicated == 0,
+                  "report_counts": counts_consistent(report, out.pairs)}
+    out.seconds = round(time.monotonic() - t0, 1)
+    return out.finish()
+
+
+def wait_ended(stack: ChaosStack, run_id: str, timeout: float) -> dict | None:
+    """As wait_finished, but any end: finished, failed or aborted."""
+    from worker.runs import RunBook
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = RunBook(stack.redis(), run_id).status()
+        if st.get("state") in ("finished", "failed", "aborted"):
+            return st
+        time.sleep(0.5)
+    return None
+
+
+def readonly_then_fixed(stack: ChaosStack, n_customers: int = 2, n_garments: int = 2,
+                        timeout: float = 600) -> Outcome:
+    """Workers with read-only S3 credentials: every pair fails (AccessDenied … PutObject), the
+    report cannot be written, and the run must still end (`failed`, the reason recorded, the
+    bucket free). Credentials fixed: `resume` writes the report; the next run renders every pair."""
+    from producer import run_admin
+    from worker.local_stack import S3_READONLY_ACCESS_KEY, S3_READONLY_SECRET_KEY
+    from worker.runs import BucketLock, RunBook
+    from worker.storage import Storage
+
+    out = Outcome("readonly_then_fixed")
+    t0 = time.monotonic()
+    bucket = new_bucket(stack, "readonly")
+    upload(stack, bucket, good_objects(n_customers, n_garments))
+    ro = {"TRYON_BUCKET": bucket, "AWS_ACCESS_KEY_ID": S3_READONLY_ACCESS_KEY,
+          "AWS_SECRET_ACCESS_KEY": S3_READONLY_SECRET_KEY}
+    proc = stack.start_worker(1, "readonly", ro)
+    try:
+        run = start_run(stack, bucket)
+        ended = wait_ended(stack, run["run_id"], timeout)
+    finally:
+        proc.stop()
+    book = RunBook(stack.redis(), run["run_id"])
+    lock_free = BucketLock(stack.redis(), bucket).holder() is None
+    out.details.update(first_run_state=(ended or {}).get("state"), reason=(ended or {}).get("reason", "")[:300],
+                       first_run_seconds=round(time.monotonic() - t0, 1))
+    # credentials fixed: resume writes the report (the failed pairs stay failed in it)
+    s = settings_for(bucket)
+    proc = stack.start_worker(1, "fixed", {"TRYON_BUCKET": bucket})
+    try:
+        lines = run_admin.resume(book, Storage.from_settings(s), _sender(stack), s)
+        report1 = read_json(stack, bucket, f"runs/{run['run_id']}/report.json")
+        # the next run renders what failed
+        run2 = start_run(stack, bucket)
+        st2 = wait_finished(stack, run2["run_id"], timeout)
+        report2 = tally(stack, bucket, run2["run_id"], out)
+    finally:
+        proc.stop()
+    reasons = {f.get("reason", "") for f in (report1 or {}).get("failures", [])}
+    out.details.update(resume=lines, first_report_failures=len((report1 or {}).get("failures", [])),
+                       first_report_reasons=sorted(reasons)[:3])
+    total = n_customers * n_garments
+    out.checks = {"first_run_ended_failed": out.details["first_run_state"] == "failed",
+                  "reason_recorded": "AccessDenied" in out.details["reason"] and "resume" in out.details["reason"],
+                  "bucket_freed": lock_free,
+                  "resume_wrote_report": report1 is not None and book.state() == "finished",
+                  "pairs_failed_with_reason": out.details["first_report_failures"] == total and all(
+                      "AccessDenied" in r for r in reasons),
+                  "next_run_rendered_all": st2 is not None and out.rendered == out.pairs == total,
+                  "no_loss": out.lost == 0, "no_duplicates": out.duplicated == 0,
+                  "report_counts": counts_consistent(report2, out.pairs)}
+    out.seconds = round(time.monotonic() - t0, 1)
+    return out.finish()
+
+
+def tiff_bomb(stack: ChaosStack, timeout: float = 600) -> Outcome:
+    """A 20000×20000 TIFF (~0.4 MB) among good photos: refused from its header, the worker's
+    memory stays low (it once went from 394 MB to 2.6 GB before refusing it)."""
+    person = list(inputs.customers(1).values())[0]
+    tees = inputs.garments(2)
+    objects = {"customers/good.jpg": inputs.encode_jpeg(person),
+               "customers/bomb.tiff": bad_inputs.tiff_bomb(20000, 20000)}
+    objects.update({f"catalogue/{k}.jpg": inputs.encode_jpeg(v) for k, v in tees.items()})
+    out = Outcome("tiff_bomb")
+    t0 = time.monotonic()
+    bucket = new_bucket(stack, "tiff-bomb")
+    upload(stack, bucket, objects)
+    proc = stack.start_worker(1, "tiffbomb", {"TRYON_BUCKET": bucket})
+    try:
+        run = start_run(stack, bucket)
+        st = wait_finished(stack, run["run_id"], timeout)
+        report = tally(stack, bucket, run["run_id"], out)
+        rss = max([peak_rss_mb(pid) or 0 for pid in worker_children(proc)] or [0])
+    finally:
+        proc.stop()
+    bomb = [p for p in (report or {}).get("pairs", []) if p["customer"] == "customers/bomb.tiff"]
+    out.details.update(peak_worker_rss_mb=round(rss, 1), bomb_reasons=sorted({p.get("reason", "") for p in bomb}))
+    out.checks = {"finished": st is not None, "bomb_pairs_failed_too_large": len(bomb) == 2 and all(
+                      p["status"] == "failed" and "too large" in p.get("reason", "") for p in bomb),
+                  "good_pairs_rendered": out.rendered == 2, "no_loss": out.lost == 0,
+                  "no_duplicates": out.duplicated == 0, "worker_rss_below_1_GB": 0 < rss < 1000,
+                  "report_counts": counts_consistent(report, out.pairs)}
     out.seconds = round(time.monotonic() - t0, 1)
     return out.finish()
 

@@ -10,7 +10,7 @@ import json
 from typing import Callable
 
 from models.chain import chain_version
-from producer.planner import PlanCounts, build_plan, iter_chunks
+from producer.planner import PlanCounts, build_plan, check_not_empty, iter_chunks
 from producer.prune import PruneResult, prune
 from worker.config import Settings
 from worker.plan import TaskCall
@@ -32,18 +32,23 @@ def _prune_step(storage: Storage, redis_client, plan, s: Settings, skip_prune: s
 
 
 def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskCall], None], *, force: bool = False,
-              chain: str | None = None, run_id: str | None = None, skip_prune: str | None = None) -> dict:
+              chain: str | None = None, run_id: str | None = None, skip_prune: str | None = None,
+              allow_empty: bool = True) -> dict:
     """Plan, prune, record and enqueue one run; returns {'run_id', counts...}. `send(task_call)`
     enqueues one message. Raises RunActiveError if another run on the bucket is active.
-    Pruning (producer/prune.py) runs unless TRYON_PRUNE=off or `skip_prune` says why not."""
+    Pruning (producer/prune.py) runs unless TRYON_PRUNE=off or `skip_prune` says why not.
+    `allow_empty=False`: a plan without customers or garments raises EmptyPlanError (the run is
+    aborted with that reason)."""
     run_id = run_id or new_run_id()
     lock = BucketLock(redis_client, storage.bucket)
-    holder = lock.acquire(run_id, s.run_lock_ttl)
+    holder = lock.acquire(run_id, s.run_lock_ttl, record_ttl=s.run_ttl)
     if holder is not None:
         raise RunActiveError(f"run {holder} is still active on bucket {storage.bucket!r}; not starting another")
     book = RunBook(redis_client, run_id, ttl=s.run_ttl)
     try:
         plan = build_plan(storage, s, run_id, force, chain or chain_version())
+        if not allow_empty:
+            check_not_empty(plan)
         # Before any message: pruning sees the plan's listing, and no worker writes meanwhile.
         pruned = _prune_step(storage, redis_client, plan, s, skip_prune)
         counts = PlanCounts(invalid_inputs=len(plan.invalid))
@@ -60,9 +65,10 @@ def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskC
                 sent = []
         book.mark_sent(sent)
         book.set_enqueued(counts.chunks, counts.pairs_to_render, counts.pairs_up_to_date)
-    except BaseException:
-        # Messages already sent still run; the run is marked so nobody waits for its report.
-        book.set_state("aborted")
+    except BaseException as e:
+        # Messages already sent are dropped by the workers; the run is marked (with the reason)
+        # so nobody waits for its report, and the bucket is free again.
+        book.end("aborted", f"the producer failed while enqueuing: {type(e).__name__}: {e}")
         lock.release(run_id)
         raise
     book.try_finalize(storage)  # nothing to render, or workers finished before `chunks_total` was set
@@ -73,9 +79,12 @@ def start_run(storage: Storage, redis_client, s: Settings, send: Callable[[TaskC
 
 
 def dry_run(storage: Storage, s: Settings, *, force: bool = False, chain: str | None = None,
-            out: Callable[[str], None] = print, max_lines: int = 50, skip_prune: str | None = None) -> dict:
+            out: Callable[[str], None] = print, max_lines: int = 50, skip_prune: str | None = None,
+            allow_empty: bool = True) -> dict:
     """Print the plan, and what pruning would delete, without enqueuing, writing or deleting anything."""
     plan = build_plan(storage, s, "dry-run", force, chain or chain_version())
+    if not allow_empty:
+        check_not_empty(plan)
     counts = PlanCounts(invalid_inputs=len(plan.invalid))
     out(f"plan: {len(plan.customers)} customers × {len(plan.garments)} garments, chain {plan.chain}"
         f"{' (forced)' if force else ''}")

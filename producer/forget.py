@@ -33,13 +33,13 @@ import dataclasses
 import json
 import posixpath
 import sys
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import botocore.exceptions
 import redis
 
+from producer.operator_errors import s3_error, safe_url
 from worker import keys
 from worker.config import Settings, settings
 from worker.customer_index import CustomerIndex
@@ -115,7 +115,7 @@ def check_no_active_run(client: redis.Redis, bucket: str, customers: list[str]) 
         return
     book = RunBook(client, holder)
     state = book.state()
-    if state in ("finished", "aborted"):
+    if state in ("finished", "aborted", "failed"):
         return
     plan = book.plan()
     if plan is None:
@@ -335,24 +335,9 @@ def forget(storage: Storage, client: redis.Redis, s: Settings, customers: list[s
 
 
 # --- command line ------------------------------------------------------------------------------
-def _safe_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return urllib.parse.urlunsplit(parts)
-
-
-def _s3_error(e: Exception, s: Settings) -> str:
-    where = s.s3_endpoint_url or "AWS S3"
-    if isinstance(e, botocore.exceptions.ClientError):
-        err = e.response.get("Error", {})
-        if str(err.get("Code")) in ("403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            answer = " ".join(str(part) for part in (err.get("Code"), err.get("Message")) if part)
-            return (f"S3 at {where} refused access to bucket {s.bucket!r} ({answer}): "
-                    "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")
-        return f"S3 at {where} answered {err.get('Code')}: {err.get('Message') or e}"
-    return f"cannot reach S3 at {where}: {' '.join(str(e).split())}"
+# One wording for every command (producer/operator_errors.py).
+_safe_url = safe_url
+_s3_error = s3_error
 
 
 def parse_args(argv):

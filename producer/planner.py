@@ -27,6 +27,37 @@ from worker.plan import Chunk, InputObject, Plan, Prefixes, up_to_date
 from worker.storage import ObjectInfo, Storage
 
 
+class PlanError(ValueError):
+    """A run that must not be planned as asked (prefixes that overlap the renderer's own output,
+    nothing to render): one line for the operator."""
+
+
+class EmptyPlanError(PlanError):
+    pass
+
+
+def check_prefixes(s: Settings) -> None:
+    """Input prefixes must not cover the renderer's own objects: `--customers tryon/` would
+    plan composites of composites, `runs/` reports as photos."""
+    for name, setting, prefix in (("customers", "TRYON_CUSTOMERS_PREFIX", s.customers_prefix),
+                                  ("catalogue", "TRYON_CATALOGUE_PREFIX", s.catalogue_prefix)):
+        for what, other in (("output", s.output_prefix), ("runs", s.runs_prefix)):
+            if prefix == "/" or prefix.startswith(other) or other.startswith(prefix):
+                raise PlanError(f"--{name} {prefix!r} overlaps the {what} prefix {other!r}: the renderer "
+                                f"writes there; give the folder of the inputs (--{name} / {setting})")
+
+
+def check_not_empty(plan: Plan) -> None:
+    """Raise EmptyPlanError when the run has no pair to form (a wrong prefix or bucket, usually)."""
+    if plan.customers and plan.garments:
+        return
+    p = plan.prefixes
+    raise EmptyPlanError(
+        f"nothing to render in bucket {plan.bucket!r}: {len(plan.customers)} usable customer photos under "
+        f"{p.customers!r}, {len(plan.garments)} usable garments under {p.catalogue!r} ({len(plan.invalid)} "
+        "invalid inputs) — check --customers / --catalogue / --bucket; --allow-empty accepts an empty run")
+
+
 def list_inputs(storage: Storage, prefix: str, max_bytes: int) -> tuple[list[ObjectInfo], list[dict]]:
     """(usable images sorted by key, [{'key', 'reason'}] for everything else under prefix)."""
     valid, invalid = [], []
@@ -57,12 +88,35 @@ def _stems_unique(objs: list[ObjectInfo], prefix: str, invalid: list[dict]) -> l
     return out
 
 
+def _storable(objs: list[ObjectInfo], invalid: list[dict], composite_of) -> list[ObjectInfo]:
+    # Each pair's key is the customer's part + the garment's (worker/keys.py), each bounded on
+    # its own: an input whose part can be written with one probe pair can be with every pair.
+    # Checked here so a pair that cannot be stored is reported, never enqueued.
+    out = []
+    for o in objs:
+        try:
+            composite_of(o.key)
+            out.append(o)
+        except keys.InvalidKeyError as e:
+            invalid.append({"key": o.key, "reason": f"{o.key!r}: its composites cannot be stored: {e}"})
+    return out
+
+
 def build_plan(storage: Storage, s: Settings, run_id: str, force: bool, chain: str) -> Plan:
+    reason = keys.check_output_prefix(s.output_prefix)
+    if reason is not None:
+        raise keys.InvalidKeyError(reason)
+    check_prefixes(s)
     customers, bad_c = list_inputs(storage, s.customers_prefix, s.max_input_bytes)
     garments, bad_g = list_inputs(storage, s.catalogue_prefix, s.max_input_bytes)
     invalid = bad_c + bad_g
     customers = _stems_unique(customers, s.customers_prefix, invalid)
     garments = _stems_unique(garments, s.catalogue_prefix, invalid)
+    probe_c, probe_g = f"{s.customers_prefix}c.jpg", f"{s.catalogue_prefix}g.jpg"
+    customers = _storable(customers, invalid, lambda k: keys.composite_key(
+        s.output_prefix, k, s.customers_prefix, probe_g, s.catalogue_prefix))
+    garments = _storable(garments, invalid, lambda k: keys.composite_key(
+        s.output_prefix, probe_c, s.customers_prefix, k, s.catalogue_prefix))
     return Plan(
         run_id=run_id, bucket=storage.bucket, chain=chain, force=bool(force),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

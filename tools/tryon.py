@@ -1,17 +1,19 @@
-"""Seed CP-VTON chain on one (person, garment) pair — OpenCV's virtual_try_on.py as a CLI.
+"""One (person, garment) pair through the chain — OpenCV's virtual_try_on.py as a CLI.
 
     python -m tools.tryon PERSON CLOTH -o OUT.png [--gmm F --tom F --openpose-proto F
         --openpose-model F --lip F] [--pose-json F] [--parse F] [--out-npy F] [--cpvton-original]
-        [--chain seed|auto|geometric]
+        [--chain auto|seed|geometric]
 
 OUT.png is the customer's photo with the try-on pasted into the sample's 4:3 centre crop;
 --out-npy saves the sample's own output, the 256×192×3 float32 RGB composite in [0,1].
 Network files default to weights_dir() (`make models`); --pose-json (OpenPose JSON, COCO-18 or
 BODY_25, photo coordinates) and --parse (LIP label-id PNG of the photo or of the crop) replace
 OpenPose and JPPNet. Any unreadable input or missing weight file: exit code 2 and one line on
-stderr naming it. --chain auto/geometric runs models.chain's stage selection instead (the seed
-networks where present, else the geometric stages); --pose-json/--parse still replace
-pose/parsing. (`registry` is accepted as the geometric chain's old name.)
+stderr naming it. --chain auto (the default, as in the batch system; seed when a network file
+is given) runs models.chain's stage selection: per stage the seed network where its weights are
+present, else the geometric stage; seed forces the CP-VTON networks, geometric the geometric
+stages; --pose-json/--parse still replace pose/parsing. The last line says which implementation
+ran each stage. (`registry` is accepted as the geometric chain's old name.)
 """
 from __future__ import annotations
 
@@ -137,17 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pose-json", help="OpenPose JSON of the photo (COCO-18 or BODY_25): replaces OpenPose")
     parser.add_argument("--parse", help="LIP label-id PNG of the photo or of its crop: replaces JPPNet")
     parser.add_argument("--out-npy", help="also save the 256×192×3 float32 RGB try-on in [0,1]")
-    parser.add_argument("--chain", choices=("seed", "auto", "geometric", "registry"), default="seed",
-                        help="seed: the CP-VTON networks only (default; a missing file is an error); auto: per "
-                             "stage, the seed network where its weights are present, else the geometric stage; "
-                             "geometric (old name: registry): BlazePose + geometry only. "
-                             "--gmm/--tom/--openpose-*/--lip need seed")
+    parser.add_argument("--chain", choices=("seed", "auto", "geometric", "registry"), default=None,
+                        help="auto (default, like the batch system; seed when --gmm/--tom/--openpose-*/--lip "
+                             "are given): per stage, the seed network where its weights are present, else the "
+                             "geometric stage; seed: the CP-VTON networks only (a missing file is an error); "
+                             "geometric (old name: registry): BlazePose + geometry only")
     parser.add_argument("--cpvton-original", action="store_true",
                         help="original CP-VTON conventions: 11×11 pose squares, head {1,2,4,13}, sampler W−1")
     args = parser.parse_args(argv)
 
     files = {"gmm": args.gmm, "tom": args.tom, "openpose_proto": args.openpose_proto,
              "openpose_model": args.openpose_model, "lip": args.lip}
+    if args.chain is None:  # network files name the seed's networks; otherwise as the workers pick
+        args.chain = "seed" if any(files.values()) else "auto"
     # Given keypoints or parse describe the sample's centre crop: keep it (the seed chain keeps it anyway).
     framing = "centre" if (args.pose_json or args.parse) else "auto"
     options = ChainOptions(mode=args.chain, cpvton_original=args.cpvton_original, framing=framing)
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out_npy:
         np.save(args.out_npy, composite.tryon.astype(np.float32))
     used = ", ".join(f"{stage}={info['impl']}" for stage, info in composite.stages.items())
-    print(f"{args.output}: {composite.image.shape[1]}×{composite.image.shape[0]} ({used})")
+    print(f"{args.output}: {composite.image.shape[1]}×{composite.image.shape[0]} (chain {args.chain}: {used})")
     return 0
 
 

@@ -61,7 +61,11 @@ class Settings:
     run_lock_ttl: int      # an active-run lock older than this is presumed dead
     report_max_pairs: int  # report.json lists every pair up to this many (failures always)
     nightly_at: str        # "HH:MM" (UTC) for the Celery beat schedule; "" or "off" disables it
-    run_stalled_after: int  # seconds without progress (and an empty queue) before lost chunks are resent
+    run_stalled_after: int  # exports (no heartbeats): seconds without progress and an empty queue before lost items are resent
+    run_lost_after: int    # render runs: nothing in flight, an empty queue and no progress this long → unrecorded chunks resent
+    heartbeat_ttl: int     # a running chunk's heartbeat expires this long after its worker last renewed it
+    producer_stalled_after: int  # a run still planning/enqueuing with no progress this long is aborted by the sweep
+    finalize_retries: int  # retries of writing a run's report before the run ends `failed`
     prune: bool            # a run deletes composites whose garment or customer no longer exists (producer/prune.py)
 
 
@@ -98,9 +102,15 @@ def settings() -> Settings:
         run_lock_ttl=int(_env("TRYON_RUN_LOCK_TTL", str(20 * 3600))),
         report_max_pairs=int(_env("TRYON_REPORT_MAX_PAIRS", "20000")),
         nightly_at=_env("TRYON_NIGHTLY_AT", "02:00"),
-        # Longer than a message can stay unacknowledged: the visibility timeout (3 × the hard
-        # limit, worker/celery_app.py), plus one execution, plus kombu's restore scan.
+        # Exports: longer than a message can stay unacknowledged: the visibility timeout (3 × the
+        # hard limit, worker/celery_app.py), plus one execution, plus kombu's restore scan.
         run_stalled_after=int(_env("TRYON_RUN_STALLED_AFTER", str(4 * task_time_limit + 30))),
+        # Render runs: only when no chunk is in flight (running chunks carry heartbeats); longer
+        # than a retrying chunk waits between attempts (backoff up to 300 s, worker/tasks.py).
+        run_lost_after=int(_env("TRYON_RUN_LOST_AFTER", "600")),
+        heartbeat_ttl=int(_env("TRYON_HEARTBEAT_TTL", "60")),
+        producer_stalled_after=int(_env("TRYON_PRODUCER_STALLED_AFTER", "1800")),
+        finalize_retries=int(_env("TRYON_FINALIZE_RETRIES", "8")),
         prune=_switch(_env("TRYON_PRUNE", "on"), "TRYON_PRUNE"),
     )
 

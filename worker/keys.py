@@ -7,10 +7,19 @@ Layout (prefixes from worker/config.py):
     customers/<customer>.<ext>              customer photos
     tryon/<customer>/<garment>.jpg          composites (metadata: see composite_metadata)
     tryon/<customer>/_index.json            per-customer index of composite fingerprints
+
+<customer> is the customer's name (its key under customers/ without the extension) as ONE path
+segment: '%' → '%25', '/' → '%2F' (customers/team/alice.jpg → tryon/team%2Falice/). Without
+that, customer 'alice' × garment 'bob/shirt' and customer 'alice/bob' × garment 'shirt' shared
+tryon/alice/bob/shirt.jpg. <garment> keeps its folders ('%' → '%25'). A name too long for the
+store's key limit is shortened to a readable head + '%h' + a hash of the whole name ('%h' never
+occurs in an escaped name, so shortened names cannot meet readable ones): (customer, garment)
+→ key is one-to-one and every key fits (`customer_segment`, `garment_part`).
     runs/<run-id>/plan.json | report.json | index.html
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import urllib.parse
@@ -18,6 +27,13 @@ import urllib.parse
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 INDEX_NAME = "_index.json"
 MAX_KEY_BYTES = 900  # S3 allows 1024; the composite key joins two names under a prefix
+# Budgets of the composite key's two parts: with the output prefix, ".jpg" and "/" they stay
+# under MAX_KEY_BYTES (see `composite_budget`). A path segment stays under 255 bytes, the
+# usual file-name limit of stores backed by a file system.
+SEGMENT_MAX_BYTES = 240
+CUSTOMER_SEGMENT_MAX = 240
+SHORT_HEAD_BYTES = 100   # readable head kept of a shortened name
+_HASH_MARK = "%h"        # never produced by _escape (every escaped '%' is followed by 2 hex digits)
 
 
 class InvalidKeyError(ValueError):
@@ -67,15 +83,64 @@ def stem(key: str, prefix: str) -> str:
     return posixpath.splitext(key[len(prefix):])[0]
 
 
+def _escape(name: str, slash: bool) -> str:
+    name = name.replace("%", "%25")
+    return name.replace("/", "%2F") if slash else name
+
+
+def _head(text: str, max_bytes: int) -> str:
+    """The first characters of `text` that fit in `max_bytes` of UTF-8 (never half a character)."""
+    out = text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+    return out.rstrip("/")
+
+
+def _shortened(name: str, escaped: str) -> str:
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:24]
+    return _head(escaped.replace("/", "%2F"), SHORT_HEAD_BYTES) + _HASH_MARK + digest
+
+
+def customer_segment(customer_key: str, customers_prefix: str) -> str:
+    """The customer's folder name under the output prefix: one segment, one-to-one."""
+    name = stem(customer_key, customers_prefix)
+    escaped = _escape(name, slash=True)
+    return escaped if len(escaped.encode("utf-8")) <= CUSTOMER_SEGMENT_MAX else _shortened(name, escaped)
+
+
+def composite_budget(output_prefix: str) -> int:
+    """Bytes left for a garment's part of a composite key under `output_prefix`."""
+    return MAX_KEY_BYTES - len(output_prefix.encode("utf-8")) - CUSTOMER_SEGMENT_MAX - 1 - len(".jpg")
+
+
+def garment_part(garment_key: str, catalogue_prefix: str, output_prefix: str) -> str:
+    """The garment's name inside a customer's folder (its folders kept), one-to-one."""
+    name = stem(garment_key, catalogue_prefix)
+    escaped = _escape(name, slash=False)
+    fits = (len(escaped.encode("utf-8")) <= composite_budget(output_prefix)
+            and all(len(seg.encode("utf-8")) <= SEGMENT_MAX_BYTES - 4 for seg in escaped.split("/")))
+    return escaped if fits else _shortened(name, escaped)
+
+
+def check_output_prefix(output_prefix: str) -> str | None:
+    """None if composites fit under `output_prefix`, else why not (the planner refuses the run)."""
+    if composite_budget(output_prefix) < SHORT_HEAD_BYTES + len(_HASH_MARK) + 24:
+        return (f"output prefix {output_prefix!r} is too long: composite keys under it could exceed "
+                f"{MAX_KEY_BYTES} bytes (TRYON_OUTPUT_PREFIX)")
+    return None
+
+
 def composite_key(output_prefix: str, customer_key: str, customers_prefix: str,
                   garment_key: str, catalogue_prefix: str) -> str:
-    key = f"{output_prefix}{stem(customer_key, customers_prefix)}/{stem(garment_key, catalogue_prefix)}.jpg"
+    # The inputs first: a tampered plan entry must not reach a key, even escaped.
+    validate_key(customer_key, customers_prefix)
+    validate_key(garment_key, catalogue_prefix)
+    key = (f"{output_prefix}{customer_segment(customer_key, customers_prefix)}/"
+           f"{garment_part(garment_key, catalogue_prefix, output_prefix)}.jpg")
     return validate_key(key, output_prefix)
 
 
 def customer_folder(output_prefix: str, customer_key: str, customers_prefix: str) -> str:
     """'tryon/alice/': where one customer's composites and index live."""
-    return f"{output_prefix}{stem(customer_key, customers_prefix)}/"
+    return f"{output_prefix}{customer_segment(customer_key, customers_prefix)}/"
 
 
 def index_key(output_prefix: str, customer_key: str, customers_prefix: str) -> str:

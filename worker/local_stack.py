@@ -23,6 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 S3_ACCESS_KEY = "tryon-local"
 S3_SECRET_KEY = "tryon-local-secret"
+# A second identity that may read and list but not write (tests and chaos: workers with
+# read-only credentials).
+S3_READONLY_ACCESS_KEY = "tryon-readonly"
+S3_READONLY_SECRET_KEY = "tryon-readonly-secret"
 
 
 def free_port() -> int:
@@ -133,7 +137,10 @@ def start_s3(workdir: Path, bucket: str) -> tuple[Process, str]:
     config = workdir / "s3.json"
     config.write_text(json.dumps({"identities": [{
         "name": "tryon", "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}, {
+        "name": "tryon-readonly",
+        "credentials": [{"accessKey": S3_READONLY_ACCESS_KEY, "secretKey": S3_READONLY_SECRET_KEY}],
+        "actions": ["Read", "List"]}]}))
     # Every listener explicitly: the gRPC defaults (HTTP port + 10000) may be taken or > 65535.
     master, master_g, volume, volume_g, filer, filer_g, s3, s3_g = free_ports(8)
     argv = [binary, "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",

@@ -81,6 +81,13 @@ class Plan:
         return keys.composite_key(p.output, self.customers[customer].key, p.customers,
                                   self.garments[garment].key, p.catalogue)
 
+    def composite_key_or_none(self, customer: int, garment: int) -> str | None:
+        """`composite_key`, or None for a pair whose key cannot be stored (reports must not fail on it)."""
+        try:
+            return self.composite_key(customer, garment)
+        except keys.InvalidKeyError:
+            return None
+
     def customer_folder(self, customer: int) -> str:
         return keys.customer_folder(self.prefixes.output, self.customers[customer].key, self.prefixes.customers)
 

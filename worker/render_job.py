@@ -140,7 +140,11 @@ def pairs_to_render(storage: Storage, plan: Plan, customer_index: int, garment_i
     todo = []
     for gi in garment_indices:
         garment = plan.garments[gi]
-        out_key = plan.composite_key(customer_index, gi)
+        try:
+            out_key = plan.composite_key(customer_index, gi)
+        except keys.InvalidKeyError as e:  # planned by an older producer: this pair alone fails
+            results[gi] = failed(gi, f"composite cannot be stored: {e}")
+            continue
         if not plan.force:
             head = storage.head(out_key)
             have = keys.recorded_fingerprint(head["metadata"]) if head else None

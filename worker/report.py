@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import json
 import posixpath
+import urllib.parse
 
 from worker.plan import Plan
 
@@ -16,8 +17,9 @@ def build_report(plan: Plan, status: dict, chunks: list[dict]) -> dict:
     for chunk in sorted(chunks, key=lambda c: c["customer"]):
         ci = chunk["customer"]
         for p in chunk["pairs"]:
+            # One pair's unstorable key must not stop the report (the pair failed with its reason).
             entry = {"customer": plan.customers[ci].key, "garment": plan.garments[p["garment"]].key,
-                     "status": p["status"], "composite": plan.composite_key(ci, p["garment"])}
+                     "status": p["status"], "composite": plan.composite_key_or_none(ci, p["garment"])}
             for k in ("reason", "timings", "etag", "person_cached", "qa"):
                 if p.get(k) is not None:
                     entry[k] = p[k]
@@ -51,6 +53,12 @@ def build_report(plan: Plan, status: dict, chunks: list[dict]) -> dict:
     return report
 
 
+def _href(up: str, key: str) -> str:
+    # A key is not a URL: '#', '?', '%' and spaces in it must be %-encoded, or the browser reads
+    # a fragment, a query or an escape (composite keys contain '%2F', worker/keys.py).
+    return up + urllib.parse.quote(key, safe="/")
+
+
 def contact_sheet_html(report: dict, plan: Plan) -> str:
     """Customers × garments grid of thumbnails; links are relative to runs/<id>/index.html, so
     the page works from the bucket (static website / any S3 browser) and from a local copy."""
@@ -70,7 +78,7 @@ def contact_sheet_html(report: dict, plan: Plan) -> str:
             elif p["status"] == "failed":
                 cells.append(f'<td class="failed">failed<br><small>{e(p.get("reason", ""))}</small></td>')
             else:
-                href = e(up + p["composite"], quote=True)
+                href = e(_href(up, p["composite"]), quote=True)
                 review = p.get("qa", {}).get("status") == "needs_review"
                 note = "needs review: " + "; ".join(p["qa"]["reasons"]) if review else p["status"]
                 cells.append(f'<td class="{"review" if review else e(p["status"])}"><a href="{href}"><img src="{href}" '
@@ -80,7 +88,7 @@ def contact_sheet_html(report: dict, plan: Plan) -> str:
     invalid = "".join(f"<li>{e(i['key'])}: {e(i['reason'])}</li>" for i in report.get("invalid", []))
     # flagged pairs first: a thumbnail and the QA's reasons each
     review = "".join(
-        f'<div class="review"><a href="{e(up + f["composite"], quote=True)}"><img src="{e(up + f["composite"], quote=True)}" '
+        f'<div class="review"><a href="{e(_href(up, f["composite"]), quote=True)}"><img src="{e(_href(up, f["composite"]), quote=True)}" '
         f'loading="lazy" alt="{e(f["composite"])}"></a><br><small>{e(posixpath.basename(f["customer"]))} × '
         f'{e(posixpath.basename(f["garment"]))}: {e("; ".join(f["reasons"]))}</small></div>'
         for f in report.get("needs_review", []))

@@ -9,6 +9,10 @@ Redis keys of one run (all expire after TRYON_RUN_TTL), built by RunBook only:
     tryon:run:<id>:sent       set: every chunk id the producer enqueued (deleted with the report)
     tryon:run:<id>:resending  set for one stall period by whoever resends lost chunks
     tryon:run:<id>:executions hash: chunk id → times a worker started it (poison-message limit)
+    tryon:run:<id>:started    hash: chunk id → when a worker started it, until it is recorded
+    tryon:run:<id>:finalizing set while beat's sweep has a tryon.finalize_run under way
+    tryon:run:<id>:beat:<chunk>  the running chunk's heartbeat (expires TRYON_HEARTBEAT_TTL after
+                              its worker last renewed it)
 and, built by BucketLock only:
     tryon:active-run:<bucket> the run currently active on that bucket (overlap guard)
 
@@ -18,19 +22,29 @@ never counts twice. The run completes when chunks done == chunks total; `total` 
 once the producer has enqueued everything, so both the producer (after setting it) and every
 chunk (after recording) check, and a SET NX decides which one writes the report.
 
-Lost messages: Redis can lose a message in flight (kombu pops it with BRPOP, then records it
-as unacknowledged in a second command; a broker killed in between loses it). Every waiter
-(`make enqueue WAIT=1`, the demo) and beat's `tryon.sweep_runs` call `resend_lost_chunks`:
-once a running run has made no progress for longer than any message can stay unacknowledged
-(visibility timeout + hard time limit) and the queue is empty, the chunks that were sent but
-never recorded are sent again. That is safe: rendering skips pairs already written, and
-recording counts a chunk once.
+A run ends in one of three states, and the bucket's lock is released in each: `finished`
+(report written), `aborted` (the producer failed while enqueuing, or an operator aborted it),
+`failed` (the report could not be written; the reason is in the record, `python -m producer
+resume RUN` tries again). A run never stays `running` for want of one pair: a pair that cannot
+be rendered or stored is recorded as failed with its reason.
+
+Lost and orphaned chunks. A worker marks the chunk it starts (`started`) and renews a
+heartbeat key while it runs. `resend_lost_chunks` (every waiter, and beat's sweep) sends again:
+  * a started chunk whose heartbeat expired (its worker was killed, the node lost) — minutes
+    after the loss, not after the broker's visibility timeout; a chunk whose worker still beats
+    is never sent twice;
+  * when no chunk of the run is in flight, the queue is empty and nothing was recorded for
+    TRYON_RUN_LOST_AFTER: every chunk sent but never recorded (Redis can lose a message in
+    flight: kombu pops it with BRPOP, then records it as unacknowledged in a second command).
+That is safe: rendering skips pairs already written, and recording counts a chunk once.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
+import threading
 import time
 from typing import Callable, Iterator
 
@@ -49,6 +63,10 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
   redis.call('HINCRBY', KEYS[2], 's3_retries', ARGV[6])
   redis.call('HINCRBY', KEYS[2], 'task_retries', ARGV[7])
   redis.call('HSET', KEYS[2], 'progress_at', ARGV[8])
+  redis.call('HINCRBY', KEYS[2], 'needs_review', ARGV[9])
+  for stage, seconds in pairs(cjson.decode(ARGV[10])) do
+    redis.call('HINCRBYFLOAT', KEYS[2], 'seconds:' .. stage, seconds)
+  end
   return 1
 end
 return 0
@@ -57,9 +75,27 @@ _RELEASE_IF_OWNER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# The lock and the run's record in one step (BucketLock.acquire). The holder's record key is
+# derived from its id inside the script: fine on one Redis (the project's), not on a cluster.
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  local state = redis.call('HGET', ARGV[2] .. holder, 'state')
+  if state and state ~= 'finished' and state ~= 'aborted' and state ~= 'failed' then return holder end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+if ARGV[7] ~= 'keep' then
+  redis.call('HSET', KEYS[2], 'state', 'planning', 'bucket', ARGV[4], 'started', ARGV[5], 'progress_at', ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
+end
+return false
+"""
+ENDED = ("finished", "aborted", "failed")
+log = logging.getLogger(__name__)
+
 _INT_FIELDS = ("pairs_planned", "pairs_to_render", "pairs_up_to_date", "invalid_inputs", "chunks_total",
                "chunks_done", "rendered", "failed", "skipped_by_worker", "s3_retries", "task_retries",
-               "chunks_resent", "pruned")
+               "chunks_resent", "pruned", "needs_review")
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -69,6 +105,8 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 
 class RunBook:
+    KEY_PREFIX = "tryon:run:"
+
     def __init__(self, client: redis.Redis, run_id: str, ttl: int = 14 * 24 * 3600):
         self.r = client
         self.run_id = run_id
@@ -78,7 +116,7 @@ class RunBook:
     # --- its Redis keys -------------------------------------------------------------------
     @property
     def key(self) -> str:
-        return f"tryon:run:{self.run_id}"
+        return f"{self.KEY_PREFIX}{self.run_id}"
 
     @property
     def plan_key(self) -> str:
@@ -104,6 +142,22 @@ class RunBook:
     def executions_key(self) -> str:
         return f"{self.key}:executions"
 
+    @property
+    def finalizing_key(self) -> str:
+        return f"{self.key}:finalizing"
+
+    def claim_finalizing(self, ttl: int) -> bool:
+        """True for the one sweep per `ttl` that may hand the run to tryon.finalize_run (its
+        retries take minutes: one chain of them at a time)."""
+        return bool(self.r.set(self.finalizing_key, "1", nx=True, ex=max(1, int(ttl))))
+
+    @property
+    def started_key(self) -> str:
+        return f"{self.key}:started"
+
+    def beat_key(self, chunk: str) -> str:
+        return f"{self.key}:beat:{chunk}"
+
     # --- producer side --------------------------------------------------------------------
     def create(self, plan: Plan, counts: dict, notes: dict[str, str] | None = None) -> None:
         """`counts`: integer fields (pairs_planned, pruned, …); `notes`: text fields (prune: its outcome, JSON)."""
@@ -121,15 +175,33 @@ class RunBook:
             pipe = self.r.pipeline(transaction=False)
             pipe.sadd(self.sent_key, *chunk_ids)
             pipe.expire(self.sent_key, self.ttl)
+            pipe.hset(self.key, "progress_at", f"{time.time():.3f}")  # the producer is alive
             pipe.execute()
 
     def set_enqueued(self, chunks_total: int, pairs_to_render: int, pairs_up_to_date: int = 0) -> None:
         self.r.hset(self.key, mapping={"pairs_up_to_date": pairs_up_to_date, "chunks_total": chunks_total,
                                        "pairs_to_render": pairs_to_render, "state": "running",
-                                       "progress_at": f"{time.time():.3f}"})
+                                       "progress_at": f"{time.time():.3f}", "enqueued": "1"})
 
     def set_state(self, state: str) -> None:
         self.r.hset(self.key, "state", state)
+
+    def touch(self) -> None:
+        """Progress while planning and enqueuing (the sweep aborts a producer that went silent)."""
+        self.r.hset(self.key, "progress_at", f"{time.time():.3f}")
+
+    def end(self, state: str, reason: str) -> None:
+        """End the run without a report (`aborted` or `failed`), with the reason, and free its
+        bucket. Idempotent; a finished run stays finished."""
+        assert state in ("aborted", "failed"), state
+        if self.state() == "finished":
+            return
+        bucket = self.r.hget(self.key, "bucket")
+        self.r.hset(self.key, mapping={"state": state, "reason": reason[:4000],
+                                       "ended": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+        self.r.expire(self.key, self.ttl)
+        if bucket:
+            BucketLock(self.r, bucket.decode()).release(self.run_id)
 
     # --- worker side ----------------------------------------------------------------------
     def plan(self) -> Plan | None:
@@ -142,15 +214,44 @@ class RunBook:
         self.r.expire(self.executions_key, self.ttl)
         return executions
 
+    def start_chunk(self, chunk: str, heartbeat_ttl: int, holder: str) -> None:
+        """A worker starts `chunk`: marked in flight, with a first heartbeat."""
+        pipe = self.r.pipeline()
+        pipe.hset(self.started_key, chunk, f"{time.time():.3f}")
+        pipe.expire(self.started_key, self.ttl)
+        pipe.set(self.beat_key(chunk), holder, ex=max(1, int(heartbeat_ttl)))
+        pipe.execute()
+
+    def beat(self, chunk: str, heartbeat_ttl: int, holder: str) -> None:
+        self.r.set(self.beat_key(chunk), holder, ex=max(1, int(heartbeat_ttl)))
+
+    def stop_chunk(self, chunk: str) -> None:
+        """The chunk is recorded (or its execution ended): no longer in flight."""
+        pipe = self.r.pipeline()
+        pipe.hdel(self.started_key, chunk)
+        pipe.delete(self.beat_key(chunk))
+        pipe.execute()
+
+    def in_flight(self) -> dict[str, float]:
+        """chunk id → when it was started, for chunks started and not yet recorded."""
+        return {k.decode(): float(v) for k, v in self.r.hgetall(self.started_key).items()}
+
     def record_chunk(self, chunk: str, customer_index: int, pairs: list[dict], retries: dict | None = None) -> bool:
         """Add one chunk's per-pair results; False if that chunk was already recorded.
         `retries`: {'s3': botocore retries, 'task': Celery retries} spent on the chunk."""
         n = {s: sum(p["status"] == s for p in pairs) for s in ("rendered", "failed", "skipped")}
         retries = retries or {}
         payload = json.dumps({"customer": customer_index, "pairs": pairs, "retries": retries}, separators=(",", ":"))
+        # For the metrics (worker/metrics.py): composites to review, seconds per stage.
+        review = sum((p.get("qa") or {}).get("status") == "needs_review" for p in pairs)
+        stage_seconds: dict[str, float] = {}
+        for p in pairs:
+            for stage, sec in (p.get("timings") or {}).items():
+                stage_seconds[stage] = stage_seconds.get(stage, 0.0) + float(sec)
         added = self._record(keys=[self.chunks_key, self.key],
                              args=[chunk, payload, n["rendered"], n["failed"], n["skipped"],
-                                   int(retries.get("s3", 0)), int(retries.get("task", 0)), f"{time.time():.3f}"])
+                                   int(retries.get("s3", 0)), int(retries.get("task", 0)), f"{time.time():.3f}",
+                                   review, json.dumps({k: round(v, 6) for k, v in stage_seconds.items()})])
         self.r.expire(self.chunks_key, self.ttl)
         return bool(added)
 
@@ -163,6 +264,11 @@ class RunBook:
         for k in _INT_FIELDS:
             raw[k] = int(raw.get(k, 0))
         return raw
+
+    def stage_seconds(self, st: dict | None = None) -> dict[str, float]:
+        """Seconds spent per stage over the pairs recorded so far (pose, warp, render, encode, …)."""
+        st = st or self.status()
+        return {k[len("seconds:"):]: float(v) for k, v in st.items() if k.startswith("seconds:")}
 
     def is_complete(self, st: dict | None = None) -> bool:
         st = st or self.status()
@@ -192,27 +298,41 @@ class RunBook:
         return sorted(missing)
 
     def resend_lost_chunks(self, send: Callable[[TaskCall], None], stalled_after: float,
-                           queue_length: Callable[[], int], now: float | None = None) -> int:
-        """Send again the chunks lost by the broker; the number sent (see the module docstring).
-        `send(task_call)` enqueues one; `queue_length()` counts the messages waiting in the
-        broker's queue. Several callers may race: a SET NX lets one of them act per stall period."""
+                           queue_length: Callable[[], int], now: float | None = None,
+                           heartbeat_ttl: float = 60) -> int:
+        """Send again the chunks orphaned by a lost worker or lost by the broker; the number
+        sent (see the module docstring). `send(task_call)` enqueues one; `queue_length()` counts
+        the messages waiting in the broker's queue. Callers may race: each chunk is claimed
+        (HDEL of its in-flight mark, SET NX for the lost ones) by one of them."""
         now = time.time() if now is None else now
         st = self.status()
         if st.get("state") != "running" or self.is_complete(st):
             return 0
-        if now - float(st.get("progress_at") or now) < stalled_after or queue_length() > 0:
-            return 0
-        if not self.r.set(self.resending_key, "1", nx=True, ex=max(1, int(stalled_after))):
-            return 0
-        plan = self.plan()
-        lost = self.unrecorded_chunks()
-        for chunk in lost:
+        plan = None
+        resent = 0
+        # 1. Orphans: started, heartbeat gone (the first beat is written with the start mark).
+        for chunk, started_at in self.in_flight().items():
+            if now - started_at < heartbeat_ttl or self.r.exists(self.beat_key(chunk)):
+                continue
+            if self.r.hdel(self.started_key, chunk) != 1 or self.r.hexists(self.chunks_key, chunk):
+                continue  # another sweeper claimed it, or it was recorded meanwhile
+            plan = plan or self.plan()
             send(plan.task_call(Chunk.from_id(chunk)))
-        pipe = self.r.pipeline()
-        pipe.hincrby(self.key, "chunks_resent", len(lost))
-        pipe.hset(self.key, "progress_at", f"{now:.3f}")  # give the resent chunks a full period
-        pipe.execute()
-        return len(lost)
+            resent += 1
+        # 2. Lost before any worker started them: nothing in flight, nothing recorded for a
+        # stall period, an empty queue.
+        if (not self.in_flight() and now - float(st.get("progress_at") or now) >= stalled_after
+                and queue_length() == 0
+                and self.r.set(self.resending_key, "1", nx=True, ex=max(1, int(stalled_after)))):
+            lost = self.unrecorded_chunks()
+            plan = plan or self.plan()
+            for chunk in lost:
+                send(plan.task_call(Chunk.from_id(chunk)))
+            resent += len(lost)
+            self.r.hset(self.key, "progress_at", f"{now:.3f}")  # give the resent chunks a full period
+        if resent:
+            self.r.hincrby(self.key, "chunks_resent", resent)
+        return resent
 
     def try_finalize(self, storage: Storage) -> dict | None:
         """Write report.json + index.html if the run is complete and nobody else has; the report or None."""
@@ -230,7 +350,8 @@ class RunBook:
             self.r.delete(self.finalized_key)  # let the next completion check try again
             raise
         self.r.hset(self.key, mapping={"state": "finished", "finished": report["finished"]})
-        self.r.delete(self.sent_key)  # the largest key of a run, only needed while it runs
+        self.r.hdel(self.key, "reason")  # a run resumed after failing: finished now
+        self.r.delete(self.sent_key, self.started_key)  # the largest key of a run, only needed while it runs
         BucketLock(self.r, plan.bucket).release(self.run_id)
         return report
 
@@ -243,10 +364,19 @@ class BucketLock:
     def __init__(self, client: redis.Redis, bucket: str):
         self.r = client
         self.bucket = bucket
+        self._acquire = client.register_script(_ACQUIRE)
 
     @property
     def key(self) -> str:
         return f"{self._PREFIX}{self.bucket}"
+
+    @classmethod
+    def active(cls, client: redis.Redis) -> Iterator[tuple[str, str]]:
+        """(bucket, run id) of every lock held."""
+        for key in client.scan_iter(f"{cls._PREFIX}*"):
+            run_id = (client.get(key) or b"").decode()
+            if run_id:
+                yield key.decode()[len(cls._PREFIX):], run_id
 
     @classmethod
     def active_runs(cls, client: redis.Redis) -> Iterator[str]:
@@ -260,40 +390,41 @@ class BucketLock:
         value = self.r.get(self.key)
         return None if value is None else value.decode()
 
-    def acquire(self, run_id: str, ttl: int) -> str | None:
-        """Mark `run_id` as the bucket's active run. Returns None on success, else the id of the
-        run that is still active (its lock is taken over if that run has finished or vanished)."""
-        for _ in range(5):
-            if self.r.set(self.key, run_id, nx=True, ex=ttl):
-                return None
-            holder = self.holder()
-            if holder is None:
-                continue
-            state = RunBook(self.r, holder).state()
-            if state is not None and state not in ("finished", "aborted"):
-                return holder
-            # Finished or expired run left the lock behind: replace it only if it is still that one.
-            with self.r.pipeline() as pipe:
-                try:
-                    pipe.watch(self.key)
-                    if pipe.get(self.key) != holder.encode():
-                        continue
-                    pipe.multi()
-                    pipe.set(self.key, run_id, ex=ttl)
-                    pipe.execute()
-                    return None
-                except redis.WatchError:
-                    continue
-        return self.r.get(self.key).decode()
+    def acquire(self, run_id: str, ttl: int, record_ttl: int | None = None) -> str | None:
+        """Mark `run_id` as the bucket's active run and create its record (state 'planning') in
+        one Redis operation. Returns None on success, else the id of the run still active. A
+        lock whose run has ended (finished, aborted, failed) or whose record has expired is
+        taken over. Lock and record are made together, so a holder without a record is
+        always a dead one: two producers started at once cannot both take the lock."""
+        now = f"{time.time():.3f}"
+        holder = self._acquire(keys=[self.key, RunBook(self.r, run_id).key],
+                               args=[run_id, RunBook.KEY_PREFIX, int(ttl), self.bucket, now,
+                                     int(record_ttl or ttl), "new"])
+        return None if holder is None else holder.decode()
+
+    def reclaim(self, run_id: str, ttl: int) -> str | None:
+        """`acquire` for a run that exists already (`python -m producer resume`): its record is kept."""
+        holder = self._acquire(keys=[self.key, RunBook(self.r, run_id).key],
+                               args=[run_id, RunBook.KEY_PREFIX, int(ttl), self.bucket, "0", int(ttl), "keep"])
+        return None if holder is None else holder.decode()
 
     def release(self, run_id: str) -> None:
         """Free the lock if `run_id` still holds it."""
         self.r.eval(_RELEASE_IF_OWNER, 1, self.key, run_id)
 
 
+class RunEndedError(RuntimeError):
+    """The run ended without a report (aborted or failed); the message is its reason."""
+
+    def __init__(self, run_id: str, state: str, reason: str):
+        super().__init__(f"run {run_id} {state}: {reason}")
+        self.run_id, self.state, self.reason = run_id, state, reason
+
+
 def wait_for(book: RunBook, timeout: float | None = None, poll: float = 0.5, on_progress=None,
              resend_lost=None) -> dict:
     """Block until the run's report is written (state 'finished'); returns the final status.
+    Raises RunEndedError when it ends without one (aborted, failed).
     `resend_lost(book)`: called on every poll to recover lost messages (worker.tasks.resend_lost)."""
     start = time.monotonic()
     while True:
@@ -304,8 +435,39 @@ def wait_for(book: RunBook, timeout: float | None = None, poll: float = 0.5, on_
             on_progress(st)
         if st.get("state") == "finished":
             return st
-        if st.get("state") == "aborted":
-            raise RuntimeError(f"run {book.run_id}: aborted while enqueuing ({st})")
+        if st.get("state") in ("aborted", "failed"):
+            raise RunEndedError(book.run_id, st["state"], st.get("reason") or "no reason recorded")
         if timeout is not None and time.monotonic() - start > timeout:
             raise TimeoutError(f"run {book.run_id}: not finished after {timeout}s ({st})")
         time.sleep(poll)
+
+
+class ChunkHeartbeat:
+    """While a chunk runs: its in-flight mark and a heartbeat renewed every ttl/4 s from a
+    thread, so a sweep can tell a running chunk (never sent twice) from an orphaned one."""
+
+    def __init__(self, book: RunBook, chunk: str, ttl: int, holder: str):
+        self.book, self.chunk, self.ttl, self.holder = book, chunk, ttl, holder
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat {chunk}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(max(0.5, self.ttl / 4)):
+            try:
+                self.book.beat(self.chunk, self.ttl, self.holder)
+            except Exception as e:  # Redis restarting: the next beat may get through
+                log.warning("heartbeat of %s: %s", self.chunk, e)
+
+    def __enter__(self) -> "ChunkHeartbeat":
+        self.book.start_chunk(self.chunk, self.ttl, self.holder)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        # Recorded, or its retry is published, or on_failure records it next: not in flight.
+        try:
+            self.book.stop_chunk(self.chunk)
+        except Exception as e:  # the mark expires with the run; the sweep skips recorded chunks
+            log.warning("could not clear the in-flight mark of %s: %s", self.chunk, e)

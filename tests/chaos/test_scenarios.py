@@ -87,3 +87,55 @@ def test_compose_flower_requires_auth_and_worker_image_is_not_root():
     result = scenarios.deployment_files()
     assert result["flower_auth"]["ok"], result["flower_auth"]
     assert result["non_root_worker"]["ok"], result["non_root_worker"]
+
+
+# --- issue 14: every run ends with a report ---------------------------------------------------
+def test_over_long_keys_fit_and_the_run_ends_with_a_report(chaos_stack):
+    from chaos import scenarios
+
+    out = scenarios.over_long_keys(chaos_stack, n_customers=2, n_garments=2)
+    assert out.passed, (out.checks, out.details)
+
+
+def test_colliding_names_get_their_own_composites_and_are_not_rerendered(chaos_stack):
+    from chaos import scenarios
+
+    out = scenarios.colliding_keys(chaos_stack)
+    assert out.passed, (out.checks, out.details)
+    assert "tryon/alice%2Fbob/shirt.jpg" in out.details["composites"]
+
+
+def test_racing_producers_start_one_run_and_write_each_composite_once(chaos_stack):
+    from chaos import scenarios
+
+    out = scenarios.racing_producers(chaos_stack, n_customers=2, n_garments=2, producers=4)
+    assert out.passed, (out.checks, out.details)
+
+
+def test_readonly_credentials_end_the_run_failed_then_resume_and_the_next_run_recover(chaos_stack):
+    from chaos import scenarios
+
+    out = scenarios.readonly_then_fixed(chaos_stack, n_customers=2, n_garments=2)
+    assert out.passed, (out.checks, out.details)
+
+
+def test_a_whole_worker_killed_is_recovered_by_its_heartbeat_not_the_visibility_timeout(chaos_stack, baseline):
+    from chaos import scenarios
+
+    out = scenarios.whole_worker_killed(chaos_stack, 4, 5, baseline, timeout=240, fraction=0.25)
+    assert out.details["action"].get("killed_pid")
+    assert out.passed, (out.checks, out.details)
+
+
+def test_the_link_between_workers_and_redis_cut_for_a_while_loses_nothing(chaos_stack, baseline):
+    from chaos import scenarios
+
+    out = scenarios.redis_link_cut(chaos_stack, 4, 5, baseline, timeout=300, fraction=0.25, cut_seconds=20)
+    assert out.passed, (out.checks, out.details)
+
+
+def test_a_tiff_bomb_is_refused_from_its_header_and_the_worker_stays_small(chaos_stack):
+    from chaos import scenarios
+
+    out = scenarios.tiff_bomb(chaos_stack)
+    assert out.passed, (out.checks, out.details)

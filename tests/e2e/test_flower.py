@@ -78,3 +78,14 @@ def test_flower_tasks_page_renders_in_headless_chromium(flower_run, chromium, tm
     task_id = next(i for i, t in tasks.items() if "customers/alice.jpg" in str(t.get("kwargs")))
     page = dom(f"/task/{task_id}")
     assert "customers/alice.jpg" in page and flower_run["run"] in page
+
+
+def test_flowers_prometheus_metrics_count_the_runs_tasks(flower_run):
+    """Task-level figures for Prometheus come from Flower's /metrics (worker/metrics.py adds
+    the run-level ones)."""
+    with urllib.request.urlopen(flower_run["url"] + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    succeeded = [line for line in text.splitlines() if line.startswith("flower_events_total{")
+                 and 'task="tryon.render_customer"' in line and 'type="task-succeeded"' in line]
+    assert succeeded and float(succeeded[0].rsplit(" ", 1)[1]) >= 4, succeeded
+    assert "flower_task_runtime_seconds" in text

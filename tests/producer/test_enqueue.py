@@ -52,3 +52,34 @@ def test_a_run_that_fails_while_enqueuing_is_aborted_and_frees_the_bucket(storag
         start_run(st, redis_client, batch_settings(bucket), broken_send, chain="v1", run_id=f"{bucket}-1")
     assert RunBook(redis_client, f"{bucket}-1").state() == "aborted"
     assert redis_client.get(f"tryon:active-run:{bucket}") is None
+
+
+def test_producers_started_together_start_one_run(storage_for, bucket, batch_settings, stack):
+    import threading
+
+    import redis
+
+    st = storage_for(bucket)
+    st.put("customers/alice.jpg", b"p", "image/jpeg")
+    st.put("catalogue/g.png", b"g", "image/png")
+    n = 4
+    barrier = threading.Barrier(n)
+    started, refused, sent = [], [], []
+
+    def producer():
+        client = redis.Redis.from_url(stack.redis_url)
+        barrier.wait()
+        try:
+            started.append(start_run(storage_for(bucket), client, batch_settings(bucket), sent.append,
+                                     chain="v1")["run_id"])
+        except RunActiveError as e:
+            refused.append(str(e))
+
+    threads = [threading.Thread(target=producer) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(started) == 1 and len(refused) == n - 1
+    assert all(started[0] in r for r in refused)
+    assert [c.kwargs["run"] for c in sent] == started  # one run's one chunk, sent once

@@ -57,3 +57,34 @@ def test_planner_uses_the_listing_and_index_then_head_as_fallback(storage_for, b
     chunks = list(iter_chunks(st, dataclasses.replace(plan, chunk_size=2), counts))
     assert chunks == [Chunk(0, [[2, 4]]), Chunk(0, [[4, 5]])]
     assert (counts.pairs_planned, counts.pairs_up_to_date, counts.pairs_to_render, counts.chunks) == (5, 2, 3, 2)
+
+
+def test_colliding_and_over_long_names_get_distinct_keys_that_fit(storage_for, bucket, batch_settings):
+    from worker import keys
+
+    st = storage_for(bucket)
+    long_customer = "customers/" + "/".join(["shop-customer-folder-" + "c" * 40] * 10) + ".jpg"
+    long_garment = "catalogue/" + "/".join(["garment-folder-" + "g" * 25] * 10) + ".jpg"
+    assert len(long_customer.encode()) > 600 and len(long_garment.encode()) > 400
+    for k in ("customers/alice.jpg", "customers/alice/bob.jpg", long_customer):
+        st.put(k, b"photo", "image/jpeg")
+    for k in ("catalogue/bob/shirt.jpg", "catalogue/shirt.jpg", long_garment):
+        st.put(k, b"tee", "image/jpeg")
+    plan = build_plan(st, batch_settings(bucket), "r", force=False, chain="v1")
+    assert len(plan.customers) == 3 and len(plan.garments) == 3 and plan.invalid == []
+    composites = {plan.composite_key(ci, gi) for ci in range(3) for gi in range(3)}
+    assert len(composites) == 9  # one key per pair
+    assert all(len(k.encode()) <= keys.MAX_KEY_BYTES for k in composites)
+    for k in composites:  # and the store takes every one of them
+        st.put(k, b"jpg", "image/jpeg")
+    assert {o.key for o in st.list("tryon/")} == composites
+
+
+def test_an_output_prefix_no_composite_fits_under_is_refused_before_planning(storage_for, bucket, batch_settings):
+    import pytest
+
+    from worker import keys
+
+    st = storage_for(bucket)
+    with pytest.raises(keys.InvalidKeyError, match="TRYON_OUTPUT_PREFIX"):
+        build_plan(st, batch_settings(bucket, output_prefix="o" * 700 + "/"), "r", force=False, chain="v1")

@@ -98,7 +98,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(tryon_data, nets, tmp_path):
 
 def test_cli_without_weights_names_the_file_and_make_models(tryon_data, tmp_path):
     run = _cli(tryon_data / "persons" / "000001_0.jpg", tryon_data / "garments" / "003491_1.jpg",
-               "-o", tmp_path / "out.png", weights_dir=tmp_path / "empty")
+               "-o", tmp_path / "out.png", "--chain", "seed", weights_dir=tmp_path / "empty")
     assert run.returncode == 2
     line = run.stderr.strip()
     assert len(line.splitlines()) == 1
@@ -107,7 +107,7 @@ def test_cli_without_weights_names_the_file_and_make_models(tryon_data, tmp_path
     # with pose and parse given, the first missing file is the GMM's
     run = _cli(tryon_data / "persons" / "000001_0.jpg", tryon_data / "garments" / "003491_1.jpg",
                "-o", tmp_path / "out.png", "--pose-json", tryon_data / "pose_json" / "000001_0_keypoints.json",
-               "--parse", tryon_data / "parse" / "000001_0.png", weights_dir=tmp_path / "empty")
+               "--parse", tryon_data / "parse" / "000001_0.png", "--chain", "seed", weights_dir=tmp_path / "empty")
     assert run.returncode == 2 and "cp_vton_gmm.onnx" in run.stderr and "make models" in run.stderr
 
 
@@ -132,3 +132,16 @@ def test_cli_seed_files_need_seed_chain(tryon_data, nets, tmp_path):
     run = _cli(tryon_data / "persons" / "000001_0.jpg", tryon_data / "garments" / "003491_1.jpg",
                "-o", tmp_path / "out.png", "--chain", "registry", "--gmm", nets[0])  # the old name still parses
     assert run.returncode == 2 and "--chain seed" in run.stderr
+
+
+def test_cli_defaults_to_auto_like_the_batch_system_and_says_which_stages_ran(tryon_data, tmp_path):
+    from models.chain import implementation
+
+    if not implementation("pose", "auto").available():
+        pytest.skip("no pose stage's weights are present (run `make models`)")
+    out = tmp_path / "out.png"
+    run = _cli(tryon_data / "persons" / "000001_0.jpg", tryon_data / "garments" / "003491_1.jpg", "-o", out)
+    assert run.returncode == 0, run.stderr
+    last = run.stdout.strip().splitlines()[-1]
+    assert "(chain auto: " in last and "pose=" in last and "render=" in last, last
+    assert out.exists()

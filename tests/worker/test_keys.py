@@ -37,7 +37,7 @@ def test_keys_escaping_their_prefix_are_refused(key):
 def test_good_keys_map_to_composite_and_index_keys():
     assert keys.check_input_key("customers/team/alice.JPG", "customers/") is None
     assert keys.composite_key("tryon/", "customers/team/alice.JPG", "customers/", "catalogue/red tee.png",
-                              "catalogue/") == "tryon/team/alice/red tee.jpg"
+                              "catalogue/") == "tryon/team%2Falice/red tee.jpg"
     assert keys.index_key("tryon/", "customers/bob.png", "customers/") == "tryon/bob/_index.json"
     with pytest.raises(keys.InvalidKeyError):
         keys.run_key("runs/", "../x", "report.json")
@@ -80,3 +80,38 @@ def test_metadata_carries_the_qa_verdict_as_ascii():
     reasons = flagged["tryon-qa-reasons"]
     assert reasons.isascii() and len(reasons) <= keys.QA_REASONS_MAX
     assert urllib.parse.unquote(reasons).startswith("person turned 60° from the camera; ")
+
+
+def test_composite_keys_of_different_pairs_never_collide():
+    # customer 'alice' × garment 'bob/shirt' and customer 'alice/bob' × garment 'shirt' once shared a key
+    a = keys.composite_key("tryon/", "customers/alice.jpg", "customers/", "catalogue/bob/shirt.jpg", "catalogue/")
+    b = keys.composite_key("tryon/", "customers/alice/bob.jpg", "customers/", "catalogue/shirt.jpg", "catalogue/")
+    assert a == "tryon/alice/bob/shirt.jpg" and b == "tryon/alice%2Fbob/shirt.jpg"
+    # '%' itself is escaped, so a name that looks escaped stays apart from the escape
+    c = keys.composite_key("tryon/", "customers/alice%2Fbob.jpg", "customers/", "catalogue/shirt.jpg", "catalogue/")
+    assert c == "tryon/alice%252Fbob/shirt.jpg" and c != b
+    names = ["a", "a/b", "a%2Fb", "a%b", "b/c", "a/b/c", "x" * 700, "x" * 699 + "y", "/".join(["n" * 50] * 12)]
+    seen = {}
+    for cust in names:
+        for garm in names:
+            key = keys.composite_key("tryon/", f"customers/{cust}.jpg", "customers/", f"catalogue/{garm}.png",
+                                     "catalogue/")
+            assert key not in seen, (key, seen.get(key), (cust, garm))
+            seen[key] = (cust, garm)
+            assert len(key.encode()) <= keys.MAX_KEY_BYTES
+            assert all(len(seg.encode()) <= keys.SEGMENT_MAX_BYTES for seg in key.split("/"))
+
+
+def test_over_long_names_are_shortened_readably_and_fit():
+    customer = "customers/" + "/".join(["shop-customer-folder-" + "c" * 40] * 10) + ".jpg"  # 616-byte class
+    garment = "catalogue/" + "/".join(["garment-folder-" + "g" * 25] * 10) + ".jpg"      # 415-byte class
+    assert len(customer.encode()) > 600 and len(garment.encode()) > 400
+    key = keys.composite_key("tryon/", customer, "customers/", garment, "catalogue/")
+    assert len(key.encode()) <= keys.MAX_KEY_BYTES
+    assert key.startswith("tryon/shop-customer-folder-") and "%h" in key
+    assert keys.index_key("tryon/", customer, "customers/").startswith(key.split("/")[0] + "/" + key.split("/")[1])
+
+
+def test_an_output_prefix_too_long_for_any_composite_is_refused():
+    assert keys.check_output_prefix("tryon/") is None
+    assert "TRYON_OUTPUT_PREFIX" in keys.check_output_prefix("o" * 600 + "/")

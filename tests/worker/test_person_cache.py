@@ -104,3 +104,20 @@ def test_entries_are_findable_by_customer_and_forgotten_with_it(redis_client):
     assert redis_client.exists(old, new, rejected, legacy, owner) == 0
     assert redis_client.exists(other) == 1 and cache.entries_of("shop", "customers/yan.jpg") == [other]
     assert cache.forget("shop", "customers/zoe.jpg") == []  # idempotent
+
+
+def test_a_computed_person_is_returned_as_the_cache_holds_it(redis_client):
+    """The first chunk of a customer renders from the same Person later chunks read back
+    (Person.to_bytes rounds body points: a fresh Person once rendered differently)."""
+    from models.contract import BodyLayout
+
+    cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{new_run_id()}")
+    fresh = person(3)
+    fresh.layout = BodyLayout(photo_hw=(64, 48), points={"nose": (10.123456, 20.987654, 0.912345)}, extent=(0, 0, 48, 64))
+    fresh.name = "customers/a.jpg"
+    photo = np.zeros((64, 48, 3), np.uint8)
+    got, hit = cache.get_or_compute(cache.key(b"a", "v1"), photo, lambda: fresh)
+    cached, hit2 = cache.get_or_compute(cache.key(b"a", "v1"), photo, lambda: fresh)
+    assert (hit, hit2) == (False, True)
+    assert got.layout.points == cached.layout.points != fresh.layout.points
+    assert got.photo is photo and got.name == "customers/a.jpg"

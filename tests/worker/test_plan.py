@@ -94,9 +94,9 @@ def test_up_to_date_rule(plan):
 
 
 def test_composite_key_and_the_runs_other_keys(plan):
-    assert plan.composite_key(0, 0) == "tryon/team/alice/red tee.jpg"
+    assert plan.composite_key(0, 0) == "tryon/team%2Falice/red tee.jpg"
     assert plan.composite_key(1, 1) == "tryon/bob/tops/blue.jpg"
-    assert plan.customer_folder(0) == "tryon/team/alice/"
+    assert plan.customer_folder(0) == "tryon/team%2Falice/"
     assert plan.index_key(1) == "tryon/bob/_index.json"
     assert plan.run_file("report.json") == "runs/2026-11-23T02:00-ab12/report.json"
     other = dataclasses.replace(plan, prefixes=Prefixes("people/", "cat/", "out/try/", "records/"),

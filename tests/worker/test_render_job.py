@@ -181,3 +181,14 @@ def test_a_whole_chunk_renders_skips_and_indexes(storage_for, bucket, redis_clie
     assert index["catalogue/b.png"]["fingerprint"] == plan.fingerprint(0, 1)
     assert index["catalogue/a.png"] == {"fingerprint": plan.fingerprint(0, 0), "etag": st.head("tryon/ann/a.jpg")["etag"],
                                         "chain": plan.chain}
+
+
+def test_a_pair_whose_key_cannot_be_stored_fails_alone(storage_for, bucket):
+    st = storage_for(bucket)
+    plan = _plan_of(st, ["customers/ann.png"], ["catalogue/a.png"])
+    # a plan from an older producer may hold a key the naming refuses
+    plan = dataclasses.replace(plan, garments=plan.garments + [InputObject("catalogue/../x.png", "e", 1)])
+    results = {}
+    todo = pairs_to_render(st, plan, 0, [0, 1], plan.chain, results)
+    assert [p.garment for p in todo] == [0]
+    assert results[1]["status"] == "failed" and "cannot be stored" in results[1]["reason"]

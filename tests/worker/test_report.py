@@ -76,3 +76,20 @@ def test_flagged_composites_are_counted_and_listed_first_with_their_reasons():
     page = contact_sheet_html(report, plan)
     assert "Needs review" in page and page.index("Needs review") < page.index("<table>")
     assert page.count("lies off the body") == 2 and "1 to review" in page
+
+
+def test_links_are_url_encoded_and_an_unstorable_pair_does_not_stop_the_report():
+    plan = Plan.from_json({
+        "run_id": "r3", "bucket": "b", "chain": "c", "force": False, "created": "t",
+        "prefixes": {"customers": "customers/", "catalogue": "catalogue/", "output": "tryon/", "runs": "runs/"},
+        "customers": [["customers/team/al#ice?.jpg", "e", 1]],
+        "garments": [["catalogue/50% off.jpg", "g", 1], ["catalogue/../escape.jpg", "g", 1]]})
+    status = {"pairs_planned": 2, "pairs_up_to_date": 0, "pairs_to_render": 2, "rendered": 1,
+              "skipped_by_worker": 0, "failed": 1, "invalid_inputs": 0, "chunks_total": 1}
+    chunks = [{"customer": 0, "pairs": [{"garment": 0, "status": "rendered"},
+                                        {"garment": 1, "status": "failed", "reason": "cannot be stored"}]}]
+    report = build_report(plan, status, chunks)
+    assert report["failures"][0]["composite"] is None
+    assert [p["composite"] for p in report["pairs"] if p["status"] == "rendered"] == ["tryon/team%2Fal#ice?/50%25 off.jpg"]
+    page = contact_sheet_html(report, plan)
+    assert 'src="../../tryon/team%252Fal%23ice%3F/50%2525%20off.jpg"' in page

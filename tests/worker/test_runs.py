@@ -118,3 +118,125 @@ def test_only_running_runs_are_resent(redis_client, state):
     book.set_state(state)
     assert book.resend_lost_chunks(lambda call: None, stalled_after=0, queue_length=lambda: 0,
                                    now=10**10) == 0
+
+
+def test_racing_lockers_take_the_bucket_once_and_the_record_exists_with_the_lock(stack):
+    import threading
+
+    bucket = f"race-{new_run_id()}"
+    ids = [new_run_id() for _ in range(12)]
+    barrier = threading.Barrier(len(ids))
+    results = {}
+
+    def take(run_id):
+        client = redis.Redis.from_url(stack.redis_url)  # one connection each, as separate producers
+        barrier.wait()
+        results[run_id] = BucketLock(client, bucket).acquire(run_id, ttl=60, record_ttl=60)
+
+    threads = [threading.Thread(target=take, args=(r,)) for r in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [r for r, holder in results.items() if holder is None]
+    assert len(winners) == 1
+    assert {holder for holder in results.values() if holder is not None} == set(winners)
+    client = redis.Redis.from_url(stack.redis_url)
+    assert client.hget(f"tryon:run:{winners[0]}", "state") == b"planning"  # made with the lock
+    assert 0 < client.ttl(f"tryon:run:{winners[0]}") <= 60
+    # a holder whose record expired is dead: taken over
+    client.delete(f"tryon:run:{winners[0]}")
+    assert BucketLock(client, bucket).acquire("next", ttl=60) is None
+
+
+def _running_run(redis_client, n_chunks: int = 3) -> tuple[RunBook, list[str]]:
+    run_id = new_run_id()
+    book = RunBook(redis_client, run_id, ttl=600)
+    plan = dataclasses.replace(_plan(run_id, "b"),
+                               customers=[InputObject(f"customers/{i}.jpg", "e", 1) for i in range(n_chunks)])
+    book.create(plan, {})
+    ids = [Chunk(ci, [[0, 2]]).id for ci in range(n_chunks)]
+    book.mark_sent(ids)
+    book.set_enqueued(chunks_total=n_chunks, pairs_to_render=2 * n_chunks)
+    return book, ids
+
+
+def test_an_orphaned_chunk_is_resent_once_and_a_running_one_never(redis_client):
+    import time
+
+    book, ids = _running_run(redis_client)
+    book.start_chunk(ids[0], heartbeat_ttl=30, holder="w1:1")   # its worker beats
+    book.start_chunk(ids[1], heartbeat_ttl=30, holder="w2:1")   # its worker is SIGKILLed:
+    redis_client.delete(f"tryon:run:{book.run_id}:beat:{ids[1]}")  # the heartbeat expires
+    assert set(book.in_flight()) == {ids[0], ids[1]}
+    resent = []
+    later = time.time() + 31
+    # queued messages do not matter for an orphan; the stall rule does not apply (chunks in flight)
+    assert book.resend_lost_chunks(resent.append, stalled_after=10**6, queue_length=lambda: 5, now=later, heartbeat_ttl=30) == 1
+    assert [c.kwargs["chunk"] for c in resent] == [ids[1]]
+    assert book.resend_lost_chunks(resent.append, stalled_after=10**6, queue_length=lambda: 5, now=later, heartbeat_ttl=30) == 0
+    assert book.status()["chunks_resent"] == 1 and set(book.in_flight()) == {ids[0]}
+    # the resent chunk starts again and is recorded; a recorded chunk is never resent
+    book.start_chunk(ids[1], heartbeat_ttl=30, holder="w1:2")
+    book.record_chunk(ids[1], 1, [{"garment": 0, "status": "rendered"}, {"garment": 1, "status": "rendered"}])
+    book.stop_chunk(ids[1])
+    assert book.resend_lost_chunks(resent.append, stalled_after=0, queue_length=lambda: 0, now=later + 100) == 0
+    assert len(resent) == 1
+
+
+def test_lost_chunks_wait_while_any_chunk_of_the_run_is_in_flight(redis_client):
+    book, ids = _running_run(redis_client)
+    book.start_chunk(ids[0], heartbeat_ttl=30, holder="w1:1")
+    progress_at = float(book.status()["progress_at"])
+    resent = []
+    # stalled, empty queue, but a worker is busy with the run (it may hold the others reserved)
+    assert book.resend_lost_chunks(resent.append, stalled_after=5, queue_length=lambda: 0,
+                                   now=progress_at + 10) == 0
+    book.stop_chunk(ids[0])
+    assert book.resend_lost_chunks(resent.append, stalled_after=5, queue_length=lambda: 0,
+                                   now=progress_at + 10) == 3
+    assert sorted(c.kwargs["chunk"] for c in resent) == sorted(ids)
+
+
+def test_a_run_that_ends_without_report_frees_its_bucket_and_says_why(redis_client):
+    from worker.runs import RunEndedError, wait_for
+
+    bucket = f"ended-{new_run_id()}"
+    run_id = new_run_id()
+    lock = BucketLock(redis_client, bucket)
+    assert lock.acquire(run_id, ttl=600, record_ttl=600) is None
+    book = RunBook(redis_client, run_id, ttl=600)
+    book.end("failed", "report could not be written: AccessDenied")
+    assert lock.holder() is None and book.state() == "failed"
+    with pytest.raises(RunEndedError, match="AccessDenied"):
+        wait_for(book, timeout=5)
+    assert lock.acquire("next", ttl=60) is None  # the next night starts
+
+
+def test_the_sweep_frees_locks_of_ended_runs_aborts_silent_producers_and_finalizes_complete_runs(redis_client):
+    import time
+
+    from worker.config import settings
+    from worker.tasks import sweep_run
+
+    s = dataclasses.replace(settings(), producer_stalled_after=60)
+    bucket = f"sweep-{new_run_id()}"
+    lock = BucketLock(redis_client, bucket)
+    # a producer that died while planning: silent for longer than producer_stalled_after
+    book = RunBook(redis_client, new_run_id(), ttl=600)
+    assert lock.acquire(book.run_id, ttl=600, record_ttl=600) is None
+    assert sweep_run(book, bucket, s, now=time.time() + 10) == "planning"
+    assert sweep_run(book, bucket, s, now=time.time() + 61) == "aborted: producer silent"
+    assert book.state() == "aborted" and "producer stopped while planning" in book.status()["reason"]
+    assert lock.holder() is None
+    # a lock left by a run whose record expired
+    redis_client.set(lock.key, "vanished-run")
+    assert sweep_run(RunBook(redis_client, "vanished-run"), bucket, s).startswith("lock released")
+    assert lock.holder() is None
+    # a complete run whose report was never written
+    book2, ids = _running_run(redis_client, n_chunks=1)
+    book2.record_chunk(ids[0], 0, [{"garment": 0, "status": "rendered"}, {"garment": 1, "status": "rendered"}])
+    finalized = []
+    assert sweep_run(book2, bucket, s, finalize=finalized.append) == "finalizing" and finalized == [book2.run_id]
+    assert sweep_run(book2, bucket, s, finalize=finalized.append) == "finalizing (under way)"
+    assert finalized == [book2.run_id]  # one finalize_run (and its retries) at a time

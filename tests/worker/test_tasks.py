@@ -77,7 +77,7 @@ def test_beats_sweep_resends_the_chunks_of_a_stalled_run(stack, worker_proc, s3_
     redis_client.hset(f"tryon:run:{run['run_id']}", "progress_at", "0")  # no progress for longer than any stall period
 
     swept = celery_client.send_task("tryon.sweep_runs", queue="tryon").get(timeout=120)
-    assert swept.get(run["run_id"]) == 1, swept
+    assert swept.get(run["run_id"]) == "resent 1", swept
     status = wait_for(book, timeout=120)
     assert status["state"] == "finished" and status["chunks_resent"] == 1
     report = st.get_json(f"runs/{run['run_id']}/report.json")
