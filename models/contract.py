@@ -109,8 +109,9 @@ class BodyLayout:
 
     def to_json(self) -> dict:
         return {"photo_hw": list(map(int, self.photo_hw)), "extent": list(map(int, self.extent)),
-                "points": {k: [round(float(v), 1) for v in p[:2]] + [round(float(p[2]), 2)]
-                           for k, p in self.points.items()}}
+                # Unrounded: a cached Person must frame and render exactly as the one computed
+                # (0.1 px rounding moved a composite by up to 57 grey levels; found by make chaos).
+                "points": {k: [float(v) for v in p[:3]] for k, p in self.points.items()}}
 
     @classmethod
     def from_json(cls, data: dict) -> "BodyLayout":

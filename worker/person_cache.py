@@ -113,10 +113,9 @@ class PersonCache:
                 raise
             data = person.to_bytes()
             self.r.set(key, data, ex=self.ttl)
-            # Render from what the cache holds, as every later chunk will: Person.to_bytes rounds
-            # (body points to 0.1 px), and the freshly computed Person rendered up to 57 grey
-            # levels differently for one photo (found by make chaos: the first chunk of a
-            # customer differed from the same pairs rendered again).
+            # Render from what the cache holds, as every later chunk will, so that a customer's
+            # first chunk cannot differ from later ones whatever the serialised form drops
+            # (make chaos once found body points rounded to 0.1 px moving a composite by 57 levels).
             name = person.name
             person = Person.from_bytes(data, photo=photo)
             person.name = name

@@ -71,3 +71,16 @@ def test_qa_verdict_defaults_to_ok_and_serialises():
     v = QaVerdict(status="needs_review", reasons=["garment strained"], measures={"fit_strain": 0.512345})
     assert not v.ok and v.to_dict() == {"status": "needs_review", "reasons": ["garment strained"],
                                         "measures": {"fit_strain": 0.5123}}
+
+
+def test_person_keeps_its_body_layout_exactly():
+    """A cached Person must frame as the computed one: body points round-trip unrounded."""
+    from models.contract import BodyLayout
+
+    rng = np.random.default_rng(2)
+    points = {name: tuple(float(v) for v in rng.normal(300, 120, 3)) for name in ("neck", "l_hip", "r_ankle")}
+    layout = BodyLayout(photo_hw=(900, 600), points=points, extent=(10, 20, 590, 880))
+    person = Person(photo=None, crop_box=(0, 0, 96, 128), keypoints=np.zeros((18, 3), np.float32),
+                    parse=np.zeros((64, 48), np.uint8), framing="person", layout=layout)
+    back = Person.from_bytes(person.to_bytes())
+    assert back.layout.points == points and back.layout.extent == layout.extent
