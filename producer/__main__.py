@@ -82,17 +82,9 @@ def main(argv=None) -> int:
     if argv[:1] and argv[0] in ADMIN_COMMANDS:
         return admin_main(argv)
     args = parse_args(argv)
-    s = settings()
-    overrides = {}
-    if args.bucket:
-        overrides["bucket"] = args.bucket
-    if args.customers:
-        overrides["customers_prefix"] = args.customers.strip("/") + "/"
-    if args.catalogue:
-        overrides["catalogue_prefix"] = args.catalogue.strip("/") + "/"
+    s = settings().with_inputs(args.bucket, args.customers, args.catalogue)
     if args.chunk_size:
-        overrides["chunk_size"] = args.chunk_size
-    s = dataclasses.replace(s, **overrides)
+        s = dataclasses.replace(s, chunk_size=args.chunk_size)
     return _guarded(s, args.debug, lambda: _enqueue(args, s))
 
 
@@ -169,7 +161,7 @@ def wait_run(book, s: Settings, total: int, timeout: float | None = None, poll: 
     from tqdm import tqdm
 
     from producer.operator_errors import safe_url
-    from worker.runs import RunEndedError
+    from worker.runs import has_ended
     if resend_lost is None:
         from worker.tasks import resend_lost
 
@@ -194,12 +186,8 @@ def wait_run(book, s: Settings, total: int, timeout: float | None = None, poll: 
             done = st["rendered"] + st["failed"] + st["skipped_by_worker"]
             bar.update(done - bar.n)
             bar.set_postfix(failed=st["failed"], refresh=False)
-            if st.get("state") == "finished":
+            if has_ended(book, st, time.monotonic() - start, timeout):
                 return st
-            if st.get("state") in ("aborted", "failed"):
-                raise RunEndedError(book.run_id, st["state"], st.get("reason") or "no reason recorded")
-            if timeout is not None and time.monotonic() - start > timeout:
-                raise TimeoutError(f"run {book.run_id}: not finished after {timeout}s")
             if time.monotonic() - last_check > check_workers_every:
                 last_check = time.monotonic()
                 n = consumers(s.queue, celery_app=celery_app)

@@ -29,7 +29,6 @@ customer photo key.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import posixpath
 import sys
@@ -353,13 +352,7 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    s = settings()
-    overrides = {}
-    if args.bucket:
-        overrides["bucket"] = args.bucket
-    if args.customers_prefix:
-        overrides["customers_prefix"] = args.customers_prefix.strip("/") + "/"
-    s = dataclasses.replace(s, **overrides)
+    s = settings().with_inputs(args.bucket, args.customers_prefix)
 
     def fail(message: str, code: int = 2) -> int:
         print(f"error: {message}", file=sys.stderr)

@@ -26,7 +26,6 @@ an unreadable SRC; 3: another export of the layout is active on the bucket.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -147,12 +146,7 @@ def export_bucket(args) -> int:
     from worker.export_tasks import resend_lost_items, send_export
     from worker.storage import Storage
 
-    overrides = {"bucket": args.bucket}
-    if args.customers:
-        overrides["customers_prefix"] = args.customers.strip("/") + "/"
-    if args.catalogue:
-        overrides["catalogue_prefix"] = args.catalogue.strip("/") + "/"
-    s = dataclasses.replace(settings(), **overrides)
+    s = settings().with_inputs(args.bucket, args.customers, args.catalogue)
     storage = Storage.from_settings(s)
     client = redis.Redis.from_url(s.redis_url)
     try:

@@ -7,6 +7,7 @@ The table in the README lists the same variables.
 from __future__ import annotations
 
 import os
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -67,6 +68,14 @@ class Settings:
     producer_stalled_after: int  # a run still planning/enqueuing with no progress this long is aborted by the sweep
     finalize_retries: int  # retries of writing a run's report before the run ends `failed`
     prune: bool            # a run deletes composites whose garment or customer no longer exists (producer/prune.py)
+
+    def with_inputs(self, bucket: str | None = None, customers: str | None = None,
+                    catalogue: str | None = None) -> "Settings":
+        """These settings with a command line's bucket and input prefixes where given (prefixes
+        folder-like, as the environment's)."""
+        given = {"bucket": bucket, "customers_prefix": customers and customers.strip("/") + "/",
+                 "catalogue_prefix": catalogue and catalogue.strip("/") + "/"}
+        return dataclasses.replace(self, **{k: v for k, v in given.items() if v})
 
 
 def settings() -> Settings:

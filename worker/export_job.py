@@ -41,6 +41,7 @@ import redis
 from models.contract import BadInputError
 from models.export import DEFAULT_FRAMING, FRAMED_CATEGORY, garment_files, pairs_text, person_files
 from models.export.run import bad_input_reason, build_report, exported, failed
+from worker.book import Book
 from worker.images import decode_image
 from worker.keys import validate_key
 from worker.person_cache import PersonCache
@@ -140,28 +141,13 @@ def _garment_range(item: str) -> tuple[int, int]:
 
 
 # --- bookkeeping ---------------------------------------------------------------------------------
-class ExportBook:
-    def __init__(self, client: redis.Redis, run_id: str, ttl: int = 14 * 24 * 3600):
-        self.r = client
-        self.run_id = run_id
-        self.ttl = ttl
-        self._record = client.register_script(_RECORD_ITEM)
-
-    @property
-    def key(self) -> str:
-        return f"tryon:export:{self.run_id}"
-
-    @property
-    def plan_key(self) -> str:
-        return f"{self.key}:plan"
+class ExportBook(Book):
+    KEY_PREFIX = "tryon:export:"
+    RECORD_SCRIPT = _RECORD_ITEM
 
     @property
     def items_key(self) -> str:
         return f"{self.key}:items"
-
-    @property
-    def finalized_key(self) -> str:
-        return f"{self.key}:finalized"
 
     def create(self, plan: ExportPlan) -> None:
         pipe = self.r.pipeline()

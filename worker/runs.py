@@ -50,6 +50,7 @@ from typing import Callable, Iterator
 
 import redis
 
+from worker.book import Book
 from worker.plan import Chunk, Plan, TaskCall
 from worker.report import build_report, contact_sheet_html
 from worker.storage import Storage
@@ -104,31 +105,14 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return f"{now:%Y-%m-%dT%H:%M}-{secrets.token_hex(2)}"
 
 
-class RunBook:
+class RunBook(Book):
     KEY_PREFIX = "tryon:run:"
+    RECORD_SCRIPT = _RECORD_CHUNK
 
-    def __init__(self, client: redis.Redis, run_id: str, ttl: int = 14 * 24 * 3600):
-        self.r = client
-        self.run_id = run_id
-        self.ttl = ttl
-        self._record = client.register_script(_RECORD_CHUNK)
-
-    # --- its Redis keys -------------------------------------------------------------------
-    @property
-    def key(self) -> str:
-        return f"{self.KEY_PREFIX}{self.run_id}"
-
-    @property
-    def plan_key(self) -> str:
-        return f"{self.key}:plan"
-
+    # --- its Redis keys (key, plan_key, finalized_key: Book) -------------------------------
     @property
     def chunks_key(self) -> str:
         return f"{self.key}:chunks"
-
-    @property
-    def finalized_key(self) -> str:
-        return f"{self.key}:finalized"
 
     @property
     def sent_key(self) -> str:
@@ -433,13 +417,21 @@ def wait_for(book: RunBook, timeout: float | None = None, poll: float = 0.5, on_
         st = book.status()
         if on_progress:
             on_progress(st)
-        if st.get("state") == "finished":
+        if has_ended(book, st, time.monotonic() - start, timeout):
             return st
-        if st.get("state") in ("aborted", "failed"):
-            raise RunEndedError(book.run_id, st["state"], st.get("reason") or "no reason recorded")
-        if timeout is not None and time.monotonic() - start > timeout:
-            raise TimeoutError(f"run {book.run_id}: not finished after {timeout}s ({st})")
         time.sleep(poll)
+
+
+def has_ended(book: RunBook, status: dict, waited: float, timeout: float | None) -> bool:
+    """True once the run's report is written; raises RunEndedError when it ended without one
+    (aborted, failed) and TimeoutError past `timeout` seconds of waiting."""
+    if status.get("state") == "finished":
+        return True
+    if status.get("state") in ("aborted", "failed"):
+        raise RunEndedError(book.run_id, status["state"], status.get("reason") or "no reason recorded")
+    if timeout is not None and waited > timeout:
+        raise TimeoutError(f"run {book.run_id}: not finished after {timeout}s ({status})")
+    return False
 
 
 class ChunkHeartbeat:

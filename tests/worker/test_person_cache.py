@@ -107,8 +107,8 @@ def test_entries_are_findable_by_customer_and_forgotten_with_it(redis_client):
 
 
 def test_a_computed_person_is_returned_as_the_cache_holds_it(redis_client):
-    """The first chunk of a customer renders from the same Person later chunks read back
-    (Person.to_bytes rounds body points: a fresh Person once rendered differently)."""
+    """The first chunk of a customer renders from the same Person later chunks read back (a
+    fresh Person once rendered differently: Person.to_bytes rounded its body points)."""
     from models.contract import BodyLayout
 
     cache = PersonCache(redis_client, ttl=60, namespace=f"test:person:{new_run_id()}")
@@ -119,5 +119,5 @@ def test_a_computed_person_is_returned_as_the_cache_holds_it(redis_client):
     got, hit = cache.get_or_compute(cache.key(b"a", "v1"), photo, lambda: fresh)
     cached, hit2 = cache.get_or_compute(cache.key(b"a", "v1"), photo, lambda: fresh)
     assert (hit, hit2) == (False, True)
-    assert got.layout.points == cached.layout.points != fresh.layout.points
+    assert got is not fresh and got.layout.points == cached.layout.points == fresh.layout.points
     assert got.photo is photo and got.name == "customers/a.jpg"
