@@ -89,6 +89,6 @@ def test_declared_weights_are_every_stages_files_once():
         "pose_landmark_full.tflite", "selfie_segmentation.tflite", "face_detection_short_range.tflite"}
 
 
-def test_render_takes_upper_garments_only_for_now():
-    with pytest.raises(BadInputError, match="garment category 'lower'"):
-        chain.render(None, [np.zeros((64, 64, 3), np.uint8)], category="lower")
+def test_render_refuses_an_unknown_category():
+    with pytest.raises(BadInputError, match="garment category 'hat'"):
+        chain.render(None, [np.zeros((64, 64, 3), np.uint8)], category="hat")
