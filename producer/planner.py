@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
-from worker import keys
+from worker import categories, keys
 from worker.config import Settings
 from worker.customer_index import CustomerIndex
 from worker.plan import Chunk, InputObject, Plan, Prefixes, up_to_date
@@ -57,18 +57,43 @@ def _stems_unique(objs: list[ObjectInfo], prefix: str, invalid: list[dict]) -> l
     return out
 
 
+def garment_categories(storage: Storage, garments: list[ObjectInfo], prefix: str, invalid: list[dict],
+                       parallel: int = 16) -> list[tuple[ObjectInfo, str]]:
+    """(garment, its category) for each garment whose category is known (worker/categories.py:
+    the catalogue's layout, else the object's metadata, one HEAD each in parallel, else upper);
+    the others go into `invalid` with the reason. A garment deleted since the listing keeps
+    the default (its pairs then fail with 'object no longer exists')."""
+    def metadata(o: ObjectInfo) -> dict | None:
+        if not categories.needs_metadata(o.key, prefix):
+            return None
+        head = storage.head(o.key)
+        return head["metadata"] if head else None
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        metas = list(pool.map(metadata, garments))
+    out = []
+    for o, meta in zip(garments, metas):
+        category, reason = categories.garment_category(o.key, prefix, meta)
+        if reason is not None:
+            invalid.append({"key": o.key, "reason": reason})
+        else:
+            out.append((o, category))
+    return out
+
+
 def build_plan(storage: Storage, s: Settings, run_id: str, force: bool, chain: str) -> Plan:
     customers, bad_c = list_inputs(storage, s.customers_prefix, s.max_input_bytes)
     garments, bad_g = list_inputs(storage, s.catalogue_prefix, s.max_input_bytes)
     invalid = bad_c + bad_g
     customers = _stems_unique(customers, s.customers_prefix, invalid)
     garments = _stems_unique(garments, s.catalogue_prefix, invalid)
+    categorised = garment_categories(storage, garments, s.catalogue_prefix, invalid)
     return Plan(
         run_id=run_id, bucket=storage.bucket, chain=chain, force=bool(force),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         prefixes=Prefixes.from_settings(s),
         customers=[InputObject(o.key, o.etag, o.size) for o in customers],
-        garments=[InputObject(o.key, o.etag, o.size) for o in garments],
+        garments=[InputObject(o.key, o.etag, o.size, category) for o, category in categorised],
         invalid=invalid, chunk_size=s.chunk_size, report_max_pairs=s.report_max_pairs)
 
 
@@ -99,7 +124,7 @@ def garments_to_render(storage: Storage, plan: Plan, ci: int) -> list[int]:
         else:
             head = storage.head(out_key)
             recorded = keys.recorded_fingerprint(head["metadata"]) if head else None
-        if not up_to_date(recorded, customer.etag, garment.etag, plan.chain):
+        if not up_to_date(recorded, customer.etag, garment.etag, plan.chain, garment.category):
             todo.append(gi)
     return todo
 

@@ -57,3 +57,29 @@ def test_planner_uses_the_listing_and_index_then_head_as_fallback(storage_for, b
     chunks = list(iter_chunks(st, dataclasses.replace(plan, chunk_size=2), counts))
     assert chunks == [Chunk(0, [[2, 4]]), Chunk(0, [[4, 5]])]
     assert (counts.pairs_planned, counts.pairs_up_to_date, counts.pairs_to_render, counts.chunks) == (5, 2, 3, 2)
+
+
+def test_the_plan_reads_each_garment_category_and_reports_unknown_ones(storage_for, bucket, batch_settings):
+    """Layout folder, else x-amz-meta-category, else upper; an unknown value is listed under
+    `invalid` with its reason and never planned. Changing a garment's category (its metadata,
+    same bytes) makes its pairs stale."""
+    st = storage_for(bucket)
+    st.put("customers/alice.jpg", b"photo", "image/jpeg")
+    st.put("catalogue/lower/jeans.png", b"jeans", "image/png")
+    st.put("catalogue/dress.png", b"a dress", "image/png", {"category": "dress"})
+    st.put("catalogue/tee.png", b"tee", "image/png")
+    st.put("catalogue/hat.png", b"hat", "image/png", {"category": "hat"})
+    plan = build_plan(st, batch_settings(bucket), "r", force=False, chain="v1")
+    assert [(g.key, g.category) for g in plan.garments] == [
+        ("catalogue/dress.png", "dress"), ("catalogue/lower/jeans.png", "lower"), ("catalogue/tee.png", "upper")]
+    assert plan.invalid == [{"key": "catalogue/hat.png", "reason": "'catalogue/hat.png': unknown garment category "
+                                                                   "'hat' (x-amz-meta-category; expected upper, "
+                                                                   "lower, dress)"}]
+    # the dress rendered as planned is current; recategorised (metadata only) it is stale
+    fp = plan.fingerprint(0, 0)
+    st.put("tryon/alice/dress.jpg", b"jpg", "image/jpeg", {"tryon-fingerprint": fp})
+    assert 0 not in garments_to_render(st, plan, 0)
+    st.put("catalogue/dress.png", b"a dress", "image/png", {"category": "upper"})
+    replanned = build_plan(st, batch_settings(bucket), "r2", force=False, chain="v1")
+    assert replanned.garments[0].category == "upper"
+    assert 0 in garments_to_render(st, replanned, 0)

@@ -132,3 +132,24 @@ def test_cli_seed_files_need_seed_chain(tryon_data, nets, tmp_path):
     run = _cli(tryon_data / "persons" / "000001_0.jpg", tryon_data / "garments" / "003491_1.jpg",
                "-o", tmp_path / "out.png", "--chain", "registry", "--gmm", nets[0])  # the old name still parses
     assert run.returncode == 2 and "--chain seed" in run.stderr
+
+
+def test_cli_category_lower_and_dress_on_a_full_body_photo(tryon_data, tmp_path):
+    """--category: a lower garment and a dress on a full-body customer (geometric chain);
+    the seed chain refuses them before loading anything (CP-VTON renders tops only)."""
+    from models.geometric.blazepose import BlazePose
+
+    wild = tryon_data.parent / "catalogue_wild"
+    if not (wild / "persons" / "051962_0.jpg").exists():
+        pytest.skip(f"{wild}: the shared full-body photos are absent")
+    if not BlazePose.available():
+        pytest.skip("the geometric chain's weights are absent (run `make models`)")
+    person = wild / "persons" / "051962_0.jpg"
+    for category, garment in (("lower", "051946_1.jpg"), ("dress", "053319_1.jpg")):
+        out = tmp_path / f"{category}.png"
+        run = _cli(person, wild / "garments" / garment, "-o", out, "--chain", "geometric", "--category", category)
+        assert run.returncode == 0, run.stderr
+        assert cv2.imread(str(out)).shape == cv2.imread(str(person)).shape
+    run = _cli(person, wild / "garments" / "053319_1.jpg", "-o", tmp_path / "x.png", "--category", "dress")
+    assert run.returncode == 2 and "renders upper garments only" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

@@ -73,13 +73,15 @@ class _Chain:
     holding a garment named in `bad`, as models.chain does with a garment it cannot use."""
 
     def __init__(self, bad=(), stop_at_call: int | None = None):
-        self.bad, self.stop_at_call, self.render_calls = set(bad), stop_at_call, []
+        self.bad, self.stop_at_call, self.render_calls, self.categories = set(bad), stop_at_call, [], []
 
     def prepare_person(self, photo, name=None):
         return _person()
 
-    def render(self, person, images, names=None):
+    def render(self, person, images, names=None, category="upper"):
         self.render_calls.append(list(names))
+        if category not in self.categories:
+            self.categories.append(category)
         if len(self.render_calls) == self.stop_at_call:
             raise SoftTimeLimitExceeded()  # as Celery's soft time limit interrupts a task
         for name in names:
@@ -133,6 +135,19 @@ def test_a_rejected_batch_is_rendered_garment_by_garment_so_only_the_bad_one_fai
                                   ["catalogue/b.png"], ["catalogue/c.png"], ["catalogue/d.png", "catalogue/e.png"]]
 
 
+def test_render_batches_render_one_category_per_call():
+    """Garments of several categories: each chain.render call gets one category (the
+    category's framing and layers), every garment still gets its composite."""
+    garments = [GarmentInput(PairToRender(i, f"catalogue/{g}.png", f"tryon/x/{g}.jpg", c), "e",
+                             np.zeros((8, 8, 3), np.uint8))
+                for i, (g, c) in enumerate([("a", "upper"), ("b", "lower"), ("c", "upper"), ("d", "dress")])]
+    chain = _Chain()
+    out = list(render_batches(chain, _person(), garments, batch_size=8))
+    assert sorted(g.pair.garment for g, c, _ in out if c is not None) == [0, 1, 2, 3]
+    assert chain.categories == ["upper", "lower", "dress"]
+    assert chain.render_calls == [["catalogue/a.png", "catalogue/c.png"], ["catalogue/b.png"], ["catalogue/d.png"]]
+
+
 def test_write_composite_uploads_a_jpeg_with_its_fingerprint_and_returns_the_index_record(s3):
     customer = PreparedCustomer("customers/ann.png", "c-etag", _person(), cached=False, seconds=0.5)
     garment = GarmentInput(PairToRender(2, "catalogue/c.png", "tryon/ann/c.jpg"), "g-etag", np.zeros((8, 8, 3), np.uint8))
@@ -143,7 +158,8 @@ def test_write_composite_uploads_a_jpeg_with_its_fingerprint_and_returns_the_ind
     assert s3.get("tryon/ann/c.jpg").body[:2] == b"\xff\xd8"
     assert result["status"] == "rendered" and result["etag"] == head["etag"] and result["timings"]["person"] == 0.5
     assert record == {"fingerprint": fp, "etag": head["etag"], "chain": "v1", "customer_etag": "c-etag",
-                      "garment_etag": "g-etag"}
+                      "garment_etag": "g-etag", "category": "upper"}
+    assert head["metadata"]["tryon-category"] == "upper"
     # the QA verdict travels with the composite (its metadata) and into the run's report (the result)
     assert head["metadata"]["tryon-qa"] == "ok" and result["qa"] == {"status": "ok", "reasons": []}
     flagged = _composite(100)
