@@ -19,6 +19,8 @@ depend on the photo's size:
     old_residue          share of the garment's area next to it that still shows the old
                          garment's colours
     person_turn          how far the person is turned from the camera (degrees)
+    outside_zone         (lower garments, dresses) share of the garment's pixels where such a
+                         garment cannot be: above the neck, over the face, far beside the body
 
 Thresholds were set by looking at the cross product of the shared persons and garments
 (`make eval`): a composite a person would send back crosses at least one of them.
@@ -46,6 +48,8 @@ THRESHOLDS = (
     Threshold("synthesised", 0.55, True, "{value:.0%} of the torso and arms is synthesised"),
     Threshold("old_residue", 0.03, True, "old garment still shows ({value:.1%} of the garment's area)"),
     Threshold("person_turn", 55.0, True, "person turned {value:.0f}° from the camera"),
+    Threshold("outside_zone", 0.01, True, "{value:.0%} of the garment lies where it cannot be worn "
+                                          "(above the neck, over the face)"),
 )
 
 

@@ -171,6 +171,7 @@ class PersonLayers:
     snap_zone: np.ndarray | None = None  # (h,w) uint8 0/255: the old garment on the torso (not the arms)
     snap_arms: np.ndarray | None = None  # (h,w) uint8 0/255: the old garment on the arms (its sleeves)
     legs: "LegFit | None" = None         # lower garments and dresses: the legs
+    zone: np.ndarray | None = None       # lower garments and dresses: where such a garment can be (bool)
 
 
 @dataclass
@@ -736,7 +737,10 @@ def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> Pe
     reference = cv2.erode((skin_labels & ~clothed_arm).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     capsules_legs = leg_capsules(legs, hw)
     capsules_arms = arm_capsules(fit)
-    zone = _garment_zone(fit, category) | leg_capsules(legs, hw, scale=2.0)
+    # where such a garment can be: its depths (not above them: the zone's widening would reach
+    # the face), across the body, along the arms and the legs; never on the head
+    zone = (_garment_zone(fit, category) & (depth >= GARMENT_ZONE[category][0])) | leg_capsules(legs, hw, scale=2.0)
+    zone &= ~head
     old_labels = np.isin(labels, CATEGORY_REPLACES[category]) & zone
     if category == "lower":
         # a dress's skirt goes, its top stays: only below the waistband; a top's hem stays over
@@ -799,7 +803,8 @@ def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> Pe
                         snap_zone=snap, snap_arms=None, shading=shading, front=front.astype(np.float32),
                         arms_front=arms_front.astype(np.float32), neck=_soft(neck, feather).astype(np.float32),
                         silhouette=silhouette, synthesised=synthesised, old_region=removed,
-                        residue_candidates=residue, body_area=max(1.0, body_area), readable=readable, legs=legs)
+                        residue_candidates=residue, body_area=max(1.0, body_area), readable=readable, legs=legs,
+                        zone=zone)
 
 
 def _face_colour(crop: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
