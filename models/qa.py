@@ -48,8 +48,7 @@ THRESHOLDS = (
     Threshold("synthesised", 0.55, True, "{value:.0%} of the torso and arms is synthesised"),
     Threshold("old_residue", 0.03, True, "old garment still shows ({value:.1%} of the garment's area)"),
     Threshold("person_turn", 55.0, True, "person turned {value:.0f}° from the camera"),
-    Threshold("outside_zone", 0.01, True, "{value:.0%} of the garment lies where it cannot be worn "
-                                          "(above the neck, over the face)"),
+    Threshold("outside_zone", 0.01, True, "{value:.0%} of the garment lies where such a garment cannot be worn"),
 )
 
 

@@ -646,9 +646,40 @@ def evaluate_persons(data: Path, options=None) -> dict:
 
 
 def evaluate(data: Path, out: Path, options=None, wild: Path | None = None,
-             person_filter: list[str] | None = None, garment_filter: list[str] | None = None) -> dict:
+             person_filter: list[str] | None = None, garment_filter: list[str] | None = None,
+             categories: tuple[str, ...] = GARMENT_CATEGORIES, cross_only: bool = False) -> dict:
+    """`categories`: whose cross products to run; `cross_only`: skip the per-person and paired
+    metrics (the cross products alone, e.g. of one category after a change to it)."""
     options = options or ChainOptions()
     result = {"data": str(data), "chain": options.fingerprint()}
+    if not cross_only:
+        result.update(_dataset_metrics(data, out, options))
+    out.mkdir(parents=True, exist_ok=True)
+    # every person × every garment of each category, of this dataset and the wild catalogue
+    persons = person_items(data, "tryon") + (person_items(wild, "wild") if wild is not None else [])
+    if person_filter:
+        persons = [p for p in persons if p.name in person_filter or p.label in person_filter]
+    prepared: dict = {}
+    for category in categories:
+        garments = category_garments(data, "tryon", category)
+        if wild is not None:
+            garments += category_garments(wild, "wild", category)
+        if garment_filter:
+            garments = [g for g in garments if g.name in garment_filter or g.label in garment_filter]
+        if not garments:
+            continue
+        cross = cross_product(persons, garments, out, options, category=category, prepared=prepared)
+        key = "cross_product" if category == DEFAULT_CATEGORY else f"cross_product_{category}"
+        result[key] = {k: v for k, v in cross.items() if k != "pairs"}
+    name = "metrics.json" if not cross_only else f"metrics_{'_'.join(categories)}.json"
+    (out / name).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _dataset_metrics(data: Path, out: Path, options) -> dict:
+    """The dataset's own figures: per-person metrics, the paired cases (own and GT person),
+    the framing per category, the contact sheet."""
+    result = {}
     persons = evaluate_persons(data, options)
     result.update(persons["summary"])
     result["per_case"] = persons["per_case"]
@@ -664,24 +695,6 @@ def evaluate(data: Path, out: Path, options=None, wild: Path | None = None,
     result["framing"] = framed["summary"]
     result["framing_per_person"] = framed["per_person"]
     contact_sheet(data, out / "contact_sheet.png", options)
-    out.mkdir(parents=True, exist_ok=True)
-    # every person × every garment of each category, of this dataset and the wild catalogue
-    persons = person_items(data, "tryon") + (person_items(wild, "wild") if wild is not None else [])
-    if person_filter:
-        persons = [p for p in persons if p.name in person_filter or p.label in person_filter]
-    prepared: dict = {}
-    for category in GARMENT_CATEGORIES:
-        garments = category_garments(data, "tryon", category)
-        if wild is not None:
-            garments += category_garments(wild, "wild", category)
-        if garment_filter:
-            garments = [g for g in garments if g.name in garment_filter or g.label in garment_filter]
-        if not garments:
-            continue
-        cross = cross_product(persons, garments, out, options, category=category, prepared=prepared)
-        key = "cross_product" if category == DEFAULT_CATEGORY else f"cross_product_{category}"
-        result[key] = {k: v for k, v in cross.items() if k != "pairs"}
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -694,13 +707,22 @@ def main(argv: list[str] | None = None) -> int:
                              "garments join the cross product (default: catalogue_wild beside DATA, if present)")
     parser.add_argument("--persons", default="", help="comma-separated person names: only these in the cross product")
     parser.add_argument("--garments", default="", help="comma-separated garment names: only these in the cross product")
+    parser.add_argument("--categories", default=",".join(GARMENT_CATEGORIES),
+                        help="comma-separated garment categories whose cross products run (default: all)")
+    parser.add_argument("--cross-only", action="store_true",
+                        help="only the cross products (no per-person or paired metrics): metrics_<categories>.json")
     args = parser.parse_args(argv)
+    categories = tuple(c for c in args.categories.split(",") if c)
+    unknown = [c for c in categories if c not in GARMENT_CATEGORIES]
+    if unknown:
+        parser.error(f"--categories: unknown {', '.join(unknown)} (expected {', '.join(GARMENT_CATEGORIES)})")
     # The geometric chain unless TRYON_CHAIN names another (the seed's weights are rarely here).
     options = ChainOptions(mode=os.environ.get("TRYON_CHAIN") or "geometric")
     wild = args.wild if args.wild is not None else _wild_folder(args.data)
     result = evaluate(args.data, args.out, options, wild=wild,
                       person_filter=[s for s in args.persons.split(",") if s],
-                      garment_filter=[s for s in args.garments.split(",") if s])
+                      garment_filter=[s for s in args.garments.split(",") if s], categories=categories,
+                      cross_only=args.cross_only)
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_case", "framing_per_person")}, indent=2))
     return 0
 

@@ -409,9 +409,9 @@ def _shoulder_line(labels: np.ndarray, silhouette: np.ndarray, body) -> tuple[np
     return a, top
 
 
-# tl: the depths a garment can reach (upper: neck base to mid-thigh; lower: from just above the
-# waistband down; a dress: from the neck base down); the legs' capsules are added below.
-GARMENT_ZONE = {"upper": (-0.35, 1.9), "lower": (WAISTBAND - 0.15, 6.0), "dress": (-0.35, 6.0)}
+# tl: the depths a garment can reach (upper: neck base to mid-thigh; lower: from above the
+# highest waistband down; a dress: from the neck base down); the legs' capsules are added below.
+GARMENT_ZONE = {"upper": (-0.35, 1.9), "lower": (0.45, 6.0), "dress": (-0.35, 6.0)}   # lower: a high waist at 0.6
 GARMENT_ZONE_WIDTH = 1.0    # true half-spans beyond the torso's sides a loose garment can reach
 
 

@@ -13,9 +13,13 @@ with their legs touching) is one piece.
 On the person (one backward map, person pixel → garment pixel, evaluated at every pixel of the
 garment's window):
 
-    scale   the waistband's frontal width (flat width × FLAT_TO_FRONT) on the person's waist at
-            the waistband's depth (layers.WAISTBAND, half-widths from the silhouette): the
-            garment's own proportions then say where its crotch and hem are
+    scale   the seat's frontal width (its widest row above the crotch, flat width × FLAT_TO_FRONT)
+            on the person's hips (half-widths from the silhouette at the hip joints' depth)
+    lengths the width's scale, except full-length trousers (inseam ≥ FULL_LENGTH × the seat's
+            flat width): their hems reach the person's heels (within LENGTH_RANGE of it)
+    place   trousers: the crotch on the person's (where the legs part on the silhouette, else
+            layers.CROTCH_DEPTH), so the garment's own rise says where its waistband is; a
+            skirt: its waistband at layers.WAISTBAND
     hips    waistband → crotch, row by row like a top's body: the target half-width at each
             depth is the garment's own, kept between the body's silhouette and MAX_LOOSENESS
             times it (a skirt: at least the body's, no upper bound: it hangs as cut)
@@ -46,10 +50,13 @@ from models.geometric.layers import WAISTBAND, BodyFit, LegFit
 from models.geometric.warp import FLAT_TO_FRONT, MAX_LOOSENESS, MAX_MAGNIFICATION, WarpedPart
 
 LEG_ROOM = 1.08            # a trouser leg is at least this much wider than the leg it covers
+FULL_LENGTH = 1.2          # inseam / the seat's flat width: full-length trousers (shorts and crops are shorter)
+LENGTH_RANGE = (0.7, 1.4)  # × the width's scale: how far a full-length hem may stretch or shrink the lengths
 WAIST_RANGE = (0.6, 1.1)   # tl below the neck: a waistband sits between the natural waist and the hips
 CROTCH_BLEND = 0.05        # tl: the hips' and the legs' maps are blended over ± this around the crotch
 MIN_GAP = 0.15             # of the garment's height: a shorter gap between the legs is no gap (one piece)
 GAP_ZONE = 0.3             # of the waistband's half-width: the gap between the legs is looked for this near the centre
+TOP_SHARE = 0.3            # of the height: a lower garment's top part, where a top would show its sleeves
 GAP_MIN_PX = 2             # analysis pixels: a narrower opening is a seam's shadow, not a gap
 BACKDROP_DELTA_E = 10.0    # Lab distance from the border's colour within which a pixel shows the backdrop
 GAP_SHARE = 0.8            # of the rows from the crotch to the hem: the gap shows in at least these (hems may touch)
@@ -82,6 +89,8 @@ class LowerShape:
     confidence: float
     notes: list
     gap: np.ndarray | None = None   # bool, analysis size: the backdrop between the legs (not garment)
+    seat_half: float = 0.0          # half the widest row above the crotch (a skirt: in its top TOP_SHARE)
+
 
     def half(self, side: str, y) -> np.ndarray:
         return np.interp(y, self.rows, self.half_left if side == "left" else self.half_right)
@@ -183,24 +192,29 @@ def lower_shape(mask: np.ndarray, name: str = "garment", image: np.ndarray | Non
                 inner_r = int(round(leg_centre["right"][i] - leg_half["right"][i]))
                 if inner_r > inner_l:
                     gap[y, inner_l:inner_r + 1] = True
-    # a waistband far narrower than the garment's widest row is a top or a dress, not trousers
-    widest = float(np.max(half_l + half_r)) / 2
+    # a top (sleeves) or a dress (shoulders, then a narrow waist) is far wider than its top edge
+    # near its top; trousers and skirts widen gradually from the waistband
+    upper_rows = slice(0, max(1, int(TOP_SHARE * len(rows))))
+    widest = float(np.max(half_l[upper_rows] + half_r[upper_rows])) / 2
     if widest > 1.6 * waist_half:
         notes.append("waistband much narrower than the garment (not a lower garment?)")
         confidence -= 0.4
     if abs(np.median(half_l) - np.median(half_r)) > 0.25 * waist_half:
         notes.append("sides not symmetric")
         confidence -= 0.2
-    aspect = height / max(1.0, 2 * widest)
+    aspect = height / max(1.0, float(np.max(half_l + half_r)))
     if aspect < 0.5:
         notes.append("much wider than long")
         confidence -= 0.3
+    above = rows < (crotch if crotch is not None else rows[upper_rows.stop - 1] + 1)
+    seat_half = float(np.max((half_l + half_r)[above])) / 2 if above.any() else waist_half
     s = 1 / f
     return LowerShape(axis_x=axis * s, top_y=y0 * s, bottom_y=y1 * s, waist_half=waist_half * s, rows=rows * s,
                       half_left=half_l * s, half_right=half_r * s, crotch_y=None if crotch is None else crotch * s,
                       leg_centre={k: v * s for k, v in leg_centre.items()},
                       leg_half={k: v * s for k, v in leg_half.items()},
-                      confidence=float(np.clip(confidence, 0, 1)), notes=notes, gap=gap)
+                      confidence=float(np.clip(confidence, 0, 1)), notes=notes, gap=gap,
+                      seat_half=seat_half * s)
 
 
 def _filled(v: np.ndarray) -> np.ndarray:
@@ -212,32 +226,50 @@ def _filled(v: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LowerPlacement:
-    k: float           # garment px → person px
+    k: float           # garment px → person px along the body (lengths)
+    k_across: float    # garment px → person px across it (widths)
     d_waist: float     # person depth (px below the neck) of the waistband
     d_crotch: float | None
     squeeze: dict      # side → how much the hips' fit narrowed (or widened) the garment at the crotch
 
 
+def _leg_line_from(legs: LegFit, fit: BodyFit, side: str, depth: float) -> np.ndarray:
+    """The leg's line (hip → knee → ankle → heel) starting where it reaches `depth` (px below
+    the neck; the thigh's line is extended above the hip joint if needed)."""
+    line = legs.lines[side]
+    hip, knee = line[0], line[1]
+    d_hip, d_knee = float((hip - fit.neck) @ fit.down), float((knee - fit.neck) @ fit.down)
+    t = (depth - d_hip) / max(1e-6, d_knee - d_hip)
+    return np.vstack([hip + t * (knee - hip), line[1:]])
+
+
 def lower_placement(shape: LowerShape, fit: BodyFit, legs: LegFit) -> LowerPlacement:
-    """Scale from the waistband's width on the person's waist where it lands; trousers: the
-    crotch on the person's (LegFit.crotch), so a high-waisted pair rises higher; a skirt: the
-    waistband at layers.WAISTBAND. The waistband stays within WAIST_RANGE."""
+    """Widths: the garment's seat (its widest row above the crotch) on the person's hips (the
+    body's half-widths at the hip joints' depth: below most tops' hems, so a loose top does not
+    widen the trousers). Lengths: the same scale, except full-length trousers (inseam at least
+    FULL_LENGTH × the seat's flat width), whose hems reach the heels. Trousers: the crotch on
+    the person's (LegFit.crotch), so a high-waisted pair rises higher; a skirt: the waistband
+    at layers.WAISTBAND. The waistband stays within WAIST_RANGE."""
+    hips = float(fit.half("left", fit.tl) + fit.half("right", fit.tl)) / 2
+    k_across = hips / (FLAT_TO_FRONT * max(1.0, shape.seat_half))
+    k = k_across
     d_waist = WAISTBAND * fit.tl
-    for _ in range(3):
-        waist = float(fit.half("left", d_waist) + fit.half("right", d_waist)) / 2
-        k = waist / (FLAT_TO_FRONT * shape.waist_half)
-        if shape.crotch_y is None:
-            break
+    if shape.crotch_y is not None:
+        inseam = shape.bottom_y - shape.crotch_y
+        if inseam >= FULL_LENGTH * 2 * shape.seat_half:
+            reach = np.mean([np.linalg.norm(np.diff(_leg_line_from(legs, fit, side, legs.crotch), axis=0), axis=1).sum()
+                             for side in ("left", "right")])
+            k = float(np.clip(reach / max(1.0, inseam), LENGTH_RANGE[0] * k_across, LENGTH_RANGE[1] * k_across))
         d_waist = float(np.clip(legs.crotch - (shape.crotch_y - shape.top_y) * k,
                                 WAIST_RANGE[0] * fit.tl, WAIST_RANGE[1] * fit.tl))
     d_crotch = None if shape.crotch_y is None else d_waist + (shape.crotch_y - shape.top_y) * k
     squeeze = {"left": 1.0, "right": 1.0}
     if d_crotch is not None:
         for side in squeeze:
-            own = k * FLAT_TO_FRONT * float(shape.half(side, shape.crotch_y))
+            own = k_across * FLAT_TO_FRONT * float(shape.half(side, shape.crotch_y))
             b = float(fit.half(side, d_crotch))
             squeeze[side] = float(np.clip(own, b, MAX_LOOSENESS * b)) / max(own, 1e-3)
-    return LowerPlacement(k=k, d_waist=d_waist, d_crotch=d_crotch, squeeze=squeeze)
+    return LowerPlacement(k=k, k_across=k_across, d_waist=d_waist, d_crotch=d_crotch, squeeze=squeeze)
 
 
 def _hips_map(shape: LowerShape, fit: BodyFit, place: LowerPlacement, a: np.ndarray, d: np.ndarray):
@@ -249,7 +281,7 @@ def _hips_map(shape: LowerShape, fit: BodyFit, place: LowerPlacement, a: np.ndar
     for side in ("left", "right"):
         g = shape.half(side, y)
         b = fit.half(side, d)
-        own = place.k * FLAT_TO_FRONT * g
+        own = place.k_across * FLAT_TO_FRONT * g
         target = np.maximum(own, b) if skirt else np.clip(own, b, MAX_LOOSENESS * b)
         xs[side] = shape.axis_x + a * g / np.maximum(target, 1e-3)
     return np.where(a < 0, xs["left"], xs["right"]), y
@@ -291,21 +323,16 @@ def _legs_map(shape: LowerShape, fit: BodyFit, legs: LegFit, place: LowerPlaceme
     for side in ("left", "right"):
         line = legs.lines[side]
         outward = -fit.across if side == "left" else fit.across
-        # the leg's line from the crotch's depth: the hip joint moved along the thigh to it
-        hip, knee = line[0], line[1]
-        d_hip = float((hip - fit.neck) @ fit.down)
-        d_knee = float((knee - fit.neck) @ fit.down)
-        t = (place.d_crotch - d_hip) / max(1e-6, d_knee - d_hip)
-        start = hip + t * (knee - hip)
-        tube = np.vstack([start, line[1:]])
+        # the leg's line from the crotch's depth (the hip joint moved along the thigh to it)
+        tube = _leg_line_from(legs, fit, side, place.d_crotch)
         arcs = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(tube, axis=0), axis=1))])
-        halves = np.concatenate([[np.interp(t, [0, 1], legs.half[side][:2])], legs.half[side][1:]])
+        halves = legs.half[side]
         s, off = _tube_coords(tube, xy, outward)
         y = shape.crotch_y + s / place.k
         centre, g = shape.leg(side, y)
         person_half = np.interp(s, arcs, halves)
         # the legs narrowed (or widened) as the hips were at the crotch: no step at the seam
-        target = np.maximum(place.squeeze[side] * place.k * FLAT_TO_FRONT * g, LEG_ROOM * person_half)
+        target = np.maximum(place.squeeze[side] * place.k_across * FLAT_TO_FRONT * g, LEG_ROOM * person_half)
         sign = -1.0 if side == "left" else 1.0     # the garment's outer side
         x = centre + sign * off * g / np.maximum(target, 1e-3)
         # the nearer leg: by offset relative to the target (the wider trouser leg wins between them)
@@ -339,7 +366,7 @@ def lower_strain(shape: LowerShape, fit: BodyFit, place: LowerPlacement) -> floa
     d = place.d_waist + (ys - shape.top_y) * place.k
     worst = 0.0
     for side in ("left", "right"):
-        own = place.k * FLAT_TO_FRONT * shape.half(side, ys)
+        own = place.k_across * FLAT_TO_FRONT * shape.half(side, ys)
         b = fit.half(side, d)
         worst = max(worst, float(np.max(np.maximum(1 - own / b, own / (MAX_LOOSENESS * b) - 1))))
     return max(0.0, worst)
@@ -370,11 +397,11 @@ def warp_lower(analysis, shape: LowerShape, fit: BodyFit, legs: LegFit, hw: tupl
     h, w = hw
     # the window: from above the waistband to below the heels, across the hips and both legs
     d_bottom = place.d_waist + (shape.bottom_y - shape.top_y) * place.k
-    reach = MAX_LOOSENESS * max(fit.half_left.max(), fit.half_right.max()) + place.k * max(
+    reach = MAX_LOOSENESS * max(fit.half_left.max(), fit.half_right.max()) + place.k_across * max(
         shape.half_left.max(), shape.half_right.max())
     pts = [fit.point(np.array([-reach, reach]), np.array([place.d_waist, place.d_waist]) - 0.05 * fit.tl)]
     for side, line in legs.lines.items():
-        pad = place.k * np.nanmax(np.where(np.isfinite(shape.leg_half[side]), shape.leg_half[side], 0)) \
+        pad = place.k_across * np.nanmax(np.where(np.isfinite(shape.leg_half[side]), shape.leg_half[side], 0)) \
             + 2 * legs.half[side].max()
         pts.append(line - pad)
         pts.append(line + pad)
@@ -389,7 +416,7 @@ def warp_lower(analysis, shape: LowerShape, fit: BodyFit, legs: LegFit, hw: tupl
         return [], measures
     gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
     mx, my = lower_map(shape, fit, legs, place, np.stack([gx.ravel(), gy.ravel()], 1))
-    level = max([f for f in (1, 2, 4) if place.k * f <= MAX_MAGNIFICATION] or [1])
+    level = max([f for f in (1, 2, 4) if max(place.k, place.k_across) * f <= MAX_MAGNIFICATION] or [1])
     source = _source(analysis, shape, level)
     map_x = (mx.reshape(gx.shape) / level).astype(np.float32)
     map_y = (my.reshape(gx.shape) / level).astype(np.float32)
