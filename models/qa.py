@@ -21,6 +21,8 @@ depend on the photo's size:
     person_turn          how far the person is turned from the camera (degrees)
     outside_zone         (lower garments, dresses) share of the garment's pixels where such a
                          garment cannot be: above the neck, over the face, far beside the body
+    invented_showing     (lower garments) pixels the chain invented (skin, background where the
+                         old garment was) that the garment leaves showing, per garment pixel
 
 Thresholds were set by looking at the cross product of the shared persons and garments
 (`make eval`): a composite a person would send back crosses at least one of them.
@@ -49,6 +51,8 @@ THRESHOLDS = (
     Threshold("old_residue", 0.03, True, "old garment still shows ({value:.1%} of the garment's area)"),
     Threshold("person_turn", 55.0, True, "person turned {value:.0f}° from the camera"),
     Threshold("outside_zone", 0.01, True, "{value:.0%} of the garment lies where such a garment cannot be worn"),
+    Threshold("invented_showing", 0.2, True, "invented skin or background shows beside the garment "
+                                             "({value:.0%} of its area)"),
 )
 
 
