@@ -21,6 +21,8 @@ depend on the photo's size:
     person_turn          how far the person is turned from the camera (degrees)
     outside_zone         (lower garments, dresses) share of the garment's pixels where such a
                          garment cannot be: above the neck, over the face, far beside the body
+    hem_depth            (dresses) where the dress's hem lands, in torso lengths below the neck
+                         (the hips are at 1): one ending above the crotch was read as a top
     invented_showing     (lower garments) pixels the chain invented (skin, background where the
                          old garment was) that the garment leaves showing, per garment pixel
 
@@ -51,6 +53,8 @@ THRESHOLDS = (
     Threshold("old_residue", 0.03, True, "old garment still shows ({value:.1%} of the garment's area)"),
     Threshold("person_turn", 55.0, True, "person turned {value:.0f}° from the camera"),
     Threshold("outside_zone", 0.01, True, "{value:.0%} of the garment lies where such a garment cannot be worn"),
+    Threshold("hem_depth", 1.3, False, "the dress ends at the hips ({value:.2f} torso lengths below the neck): "
+                                       "its shape was not read as a dress"),
     Threshold("invented_showing", 0.2, True, "invented skin or background shows beside the garment "
                                              "({value:.0%} of its area)"),
 )

@@ -675,6 +675,9 @@ def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
         "fit_strain": max(body_strain(marks, fit, place, skirt_from), gathered - 0.3 if gathered > 0.3 else 0.0),
         "person_turn": abs(fit.turn),
     }
+    if category == "dress":
+        # where its hem lands (torso lengths below the neck): a dress read as a top ends at the hips
+        measures["hem_depth"] = float(place.depth(marks.bottom_y)) / fit.tl
     return parts, measures
 
 
