@@ -10,8 +10,8 @@ reaches the hem); below it each **leg** is the run of garment on its side of the
 row by row (centre, half-width). A garment without such a gap (a skirt, or trousers photographed
 with their legs touching) is one piece.
 
-On the person (one backward map, person pixel → garment pixel, evaluated at every pixel of the
-garment's window):
+On the person (one backward map, person pixel → garment pixel, evaluated every h / GRID_ROWS
+pixels of the garment's window and resized):
 
     scale   the seat's frontal width (its widest row above the crotch, flat width × FLAT_TO_FRONT)
             on the person's hips (half-widths from the silhouette at the hip joints' depth)
@@ -42,12 +42,12 @@ import cv2
 import numpy as np
 
 from models.contract import BadInputError
-from models.geometric.garment import PART_BODY
+from models.geometric.garment import PART_BODY, GarmentAnalysis, analysed_matte
 from models.geometric.layers import WAISTBAND, BodyFit, LegFit
 # as for a top's body: worn, the front shows FLAT_TO_FRONT of the flat width; at the hips a
 # garment stands off the body by at most MAX_LOOSENESS; the photo read at the smallest level
 # not magnified more than MAX_MAGNIFICATION
-from models.geometric.warp import FLAT_TO_FRONT, MAX_LOOSENESS, MAX_MAGNIFICATION, WarpedPart
+from models.geometric.warp import FLAT_TO_FRONT, MAX_LOOSENESS, MAX_MAGNIFICATION, WarpedPart, _grid_maps
 
 LEG_ROOM = 1.08            # a trouser leg is at least this much wider than the leg it covers
 FULL_LENGTH = 1.2          # inseam / the seat's flat width: full-length trousers (shorts and crops are shorter)
@@ -62,6 +62,7 @@ BACKDROP_DELTA_E = 10.0    # Lab distance from the border's colour within which 
 GAP_SHARE = 0.8            # of the rows from the crotch to the hem: the gap shows in at least these (hems may touch)
 WAIST_ROWS = 0.03          # of the height: the waistband's width is read over these top rows
 ANALYSIS_HEIGHT = 512
+GRID_ROWS = 512            # the map is evaluated every h / GRID_ROWS px (at least 2) and resized
 
 
 @dataclass
@@ -215,6 +216,17 @@ def lower_shape(mask: np.ndarray, name: str = "garment", image: np.ndarray | Non
                       leg_half={k: v * s for k, v in leg_half.items()},
                       confidence=float(np.clip(confidence, 0, 1)), notes=notes, gap=gap,
                       seat_half=seat_half * s)
+
+
+def analysed_lower(garment_bgr: np.ndarray, given_mask: np.ndarray | None,
+                   name: str = "garment") -> tuple[GarmentAnalysis, LowerShape]:
+    """The garment's matte (cached by content, models.geometric.garment) and its lower-garment
+    shape (kept on the analysis: computed once per garment and process)."""
+    analysis = analysed_matte(garment_bgr, given_mask, name)
+    shape = analysis.__dict__.get("_lower_shape")
+    if shape is None:
+        shape = analysis._lower_shape = lower_shape(analysis.mask, name, garment_bgr)
+    return analysis, shape
 
 
 def _filled(v: np.ndarray) -> np.ndarray:
@@ -414,11 +426,13 @@ def warp_lower(analysis, shape: LowerShape, fit: BodyFit, legs: LegFit, hw: tupl
                 "fit_strain": lower_strain(shape, fit, place), "person_turn": abs(fit.turn)}
     if x1 - x0 < 2 or y1 - y0 < 2:
         return [], measures
-    gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
-    mx, my = lower_map(shape, fit, legs, place, np.stack([gx.ravel(), gy.ravel()], 1))
+    # the map every h / GRID_ROWS px (at least 2), resized: between the legs
+    # the nearer-leg switch is then smeared over that step, where the gap leaves no cloth anyway
+    step = max(2, hw[0] // GRID_ROWS)
+    map_x, map_y, _ = _grid_maps((x0, y0, x1, y1), step,
+                                 lambda xy: np.stack(lower_map(shape, fit, legs, place, xy.astype(np.float64)), 1))
     level = max([f for f in (1, 2, 4) if max(place.k, place.k_across) * f <= MAX_MAGNIFICATION] or [1])
     source = _source(analysis, shape, level)
-    map_x = (mx.reshape(gx.shape) / level).astype(np.float32)
-    map_y = (my.reshape(gx.shape) / level).astype(np.float32)
+    map_x, map_y = map_x / level, map_y / level
     out = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return [WarpedPart(PART_BODY, (x0, y0, x1, y1), out[..., :3], out[..., 3])], measures

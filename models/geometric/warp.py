@@ -749,9 +749,9 @@ class LandmarkWarp(DeclaresWeights):
         for garment, given, name in zip(garments_bgr, masks, names):
             garment, given = _bounded(garment, given)
             if category == "lower":
-                from models.geometric.lower import lower_shape, warp_lower   # it builds on this module
-                analysis = analysed_matte(garment, given, name)
-                parts, m = warp_lower(analysis, lower_shape(analysis.mask, name, garment), layers.fit, layers.legs, hw)
+                from models.geometric.lower import analysed_lower, warp_lower   # it builds on this module
+                analysis, shape = analysed_lower(garment, given, name)
+                parts, m = warp_lower(analysis, shape, layers.fit, layers.legs, hw)
             else:
                 analysis = analysed_garment(garment, given, name)
                 parts, m = warp_parts(analysis, layers.fit, hw, layers.snap_zone, layers.snap_arms, category)
