@@ -52,7 +52,7 @@ THRESHOLDS = (
     Threshold("synthesised", 0.55, True, "{value:.0%} of the torso and arms is synthesised"),
     Threshold("old_residue", 0.03, True, "old garment still shows ({value:.1%} of the garment's area)"),
     Threshold("person_turn", 55.0, True, "person turned {value:.0f}° from the camera"),
-    Threshold("outside_zone", 0.01, True, "{value:.0%} of the garment lies where such a garment cannot be worn"),
+    Threshold("outside_zone", 0.005, True, "{value:.0%} of the garment lies where such a garment cannot be worn"),
     Threshold("hem_depth", 1.3, False, "the dress ends at the hips ({value:.2f} torso lengths below the neck): "
                                        "its shape was not read as a dress"),
     Threshold("invented_showing", 0.2, True, "invented skin or background shows beside the garment "
