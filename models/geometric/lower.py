@@ -333,7 +333,6 @@ def _legs_map(shape: LowerShape, fit: BodyFit, legs: LegFit, place: LowerPlaceme
     """Garment (x, y) of person pixels xy along the nearer leg."""
     out_x, out_y, best = np.zeros(len(xy)), np.zeros(len(xy)), np.full(len(xy), np.inf)
     for side in ("left", "right"):
-        line = legs.lines[side]
         outward = -fit.across if side == "left" else fit.across
         # the leg's line from the crotch's depth (the hip joint moved along the thigh to it)
         tube = _leg_line_from(legs, fit, side, place.d_crotch)

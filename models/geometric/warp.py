@@ -36,7 +36,7 @@ import numpy as np
 
 from models.contract import Person, WarpedGarments
 from models.geometric.garment import (PART_BACK, PART_BODY, PART_OF_SIDE, GarmentAnalysis, GarmentLandmarks,
-                                      Sleeve, analysed_garment, analysed_matte)
+                                      Sleeve, analysed_garment)
 from models.geometric.layers import BodyFit, person_layers
 from models.weights import DeclaresWeights
 
