@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
+import botocore.exceptions
+
 from worker import categories, keys
 from worker.config import Settings
 from worker.customer_index import CustomerIndex
@@ -62,17 +64,26 @@ def garment_categories(storage: Storage, garments: list[ObjectInfo], prefix: str
     """(garment, its category) for each garment whose category is known (worker/categories.py:
     the catalogue's layout, else the object's metadata, one HEAD each in parallel, else upper);
     the others go into `invalid` with the reason. A garment deleted since the listing keeps
-    the default (its pairs then fail with 'object no longer exists')."""
-    def metadata(o: ObjectInfo) -> dict | None:
+    the default (its pairs then fail with 'object no longer exists'); one whose metadata S3
+    would not give (an error answer after botocore's retries) is planned with its category
+    unread (None): the worker reads it from the object it downloads, or fails the pairs with
+    the S3 error."""
+    def metadata(o: ObjectInfo) -> dict | None | bool:
         if not categories.needs_metadata(o.key, prefix):
             return None
-        head = storage.head(o.key)
+        try:
+            head = storage.head(o.key)
+        except botocore.exceptions.ClientError:
+            return False
         return head["metadata"] if head else None
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         metas = list(pool.map(metadata, garments))
     out = []
     for o, meta in zip(garments, metas):
+        if meta is False:
+            out.append((o, None))
+            continue
         category, reason = categories.garment_category(o.key, prefix, meta)
         if reason is not None:
             invalid.append({"key": o.key, "reason": reason})

@@ -37,10 +37,12 @@ def fingerprint(customer_etag: str, garment_etag: str, chain_version: str,
 
 
 def up_to_date(recorded: str | None, customer_etag: str, garment_etag: str, chain_version: str,
-               category: str = DEFAULT_CATEGORY) -> bool:
+               category: str | None = DEFAULT_CATEGORY) -> bool:
     """A composite is up to date iff the fingerprint it records (metadata or the customer's
-    index) is the fingerprint of these inputs, this chain version and this category."""
-    return recorded is not None and recorded == fingerprint(customer_etag, garment_etag, chain_version, category)
+    index) is the fingerprint of these inputs, this chain version and this category (a category
+    not read, None, is never up to date)."""
+    return recorded is not None and category is not None and \
+        recorded == fingerprint(customer_etag, garment_etag, chain_version, category)
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ class InputObject:
     key: str
     etag: str
     size: int
-    category: str = DEFAULT_CATEGORY
+    category: str | None = DEFAULT_CATEGORY   # None: S3 would not give the metadata when planned
 
 
 @dataclass(frozen=True)

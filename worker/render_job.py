@@ -19,6 +19,7 @@ by their fingerprint, so a retry or a re-delivery never writes a second, differe
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
 from models.contract import DEFAULT_CATEGORY, BadInputError
-from worker import keys
+from worker import categories, keys
 from worker.config import Settings
 from worker.customer_index import CustomerIndex
 from worker.images import decode_image, encode_jpeg
@@ -45,7 +46,7 @@ class PairToRender:
     garment: int        # index into the plan's garments
     garment_key: str
     composite_key: str
-    category: str = DEFAULT_CATEGORY   # the garment's (worker/categories.py)
+    category: str | None = DEFAULT_CATEGORY   # the garment's (worker/categories.py); None: not read yet
 
 
 @dataclass
@@ -100,7 +101,7 @@ def render_chunk(storage: Storage, cache: PersonCache, chain, plan: Plan, custom
         for pair in todo:
             results[pair.garment] = failed(pair.garment, named(str(e), customer_entry.key))
         return [results[gi] for gi in garment_indices]
-    garments = fetch_garments(storage, todo, s.max_input_bytes, results)
+    garments = fetch_garments(storage, todo, s.max_input_bytes, results, plan.prefixes.catalogue)
 
     index_updates = {}
     for garment, composite, reason in render_batches(chain, customer.person, garments, s.render_batch):
@@ -142,7 +143,7 @@ def pairs_to_render(storage: Storage, plan: Plan, customer_index: int, garment_i
     for gi in garment_indices:
         garment = plan.garments[gi]
         out_key = plan.composite_key(customer_index, gi)
-        if not plan.force:
+        if not plan.force and garment.category is not None:   # (a category unread when planned: render)
             head = storage.head(out_key)
             have = keys.recorded_fingerprint(head["metadata"]) if head else None
             if have is not None and (
@@ -178,12 +179,20 @@ def prepare_customer(storage: Storage, cache: PersonCache, chain, customer: Inpu
 
 
 def fetch_garments(storage: Storage, todo: list[PairToRender], max_bytes: int,
-                   results: dict[int, dict]) -> list[GarmentInput]:
-    """Download and decode each pair's garment; a bad or unreadable one fails only its pair."""
+                   results: dict[int, dict], catalogue_prefix: str = "") -> list[GarmentInput]:
+    """Download and decode each pair's garment; a bad or unreadable one fails only its pair. A
+    garment planned with its category unread (S3 would not give its metadata then) takes the
+    category of the object downloaded (worker/categories.py), or fails with the reason."""
     garments = []
     for pair in todo:
         try:
             obj = _fetch(storage, pair.garment_key)
+            if pair.category is None:
+                category, reason = categories.garment_category(pair.garment_key, catalogue_prefix, obj.metadata)
+                if reason is not None:
+                    results[pair.garment] = failed(pair.garment, reason)
+                    continue
+                pair = dataclasses.replace(pair, category=category)
             garments.append(GarmentInput(pair, obj.etag, decode_image(obj.body, pair.garment_key, max_bytes)))
         except BadInputError as e:
             results[pair.garment] = failed(pair.garment, str(e))

@@ -135,6 +135,20 @@ def test_a_rejected_batch_is_rendered_garment_by_garment_so_only_the_bad_one_fai
                                   ["catalogue/b.png"], ["catalogue/c.png"], ["catalogue/d.png", "catalogue/e.png"]]
 
 
+def test_a_garment_planned_with_its_category_unread_takes_the_downloaded_objects(s3):
+    """The planner could not read a garment's metadata: the worker reads the category from the
+    object it downloads (a value that is no category fails the pair with the reason)."""
+    png = cv2.imencode(".png", np.full((100, 80, 3), 200, np.uint8))[1].tobytes()
+    s3.put("catalogue/a.png", png, "image/png", {"category": "dress"})
+    s3.put("catalogue/b.png", png, "image/png", {"category": "hat"})
+    s3.put("catalogue/c.png", png, "image/png")
+    todo = [PairToRender(i, f"catalogue/{g}.png", f"tryon/x/{g}.jpg", None) for i, g in enumerate("abc")]
+    results = {}
+    garments = fetch_garments(s3, todo, 10 ** 6, results, "catalogue/")
+    assert [(g.pair.garment, g.pair.category) for g in garments] == [(0, "dress"), (2, "upper")]
+    assert results[1]["status"] == "failed" and "unknown garment category 'hat'" in results[1]["reason"]
+
+
 def test_render_batches_render_one_category_per_call():
     """Garments of several categories: each chain.render call gets one category (the
     category's framing and layers), every garment still gets its composite."""
