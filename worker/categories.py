@@ -10,6 +10,9 @@ metadata value that is not a category is reported with the garment, never guesse
 lists such a garment under `invalid`. A first folder that is not a category's name is an
 ordinary folder (catalogue/summer/…): its garments take their category from their metadata.
 
+A garment whose metadata S3 would not give when the run was planned travels with its category
+unread (None): the worker applies `garment_category` to the object it downloads.
+
 The category reaches the worker through the plan (`InputObject.category`) and is part of a
 pair's fingerprint (worker/plan.py), so changing a garment's category re-renders its pairs.
 """
