@@ -28,7 +28,7 @@ import numpy as np
 
 from models import framing as framings
 from models import settings
-from models.contract import (CHAIN_MODES, DEPRECATED_MODES, GARMENT_CATEGORIES, REPR_H, REPR_W,
+from models.contract import (CHAIN_MODES, DEPRECATED_MODES, GARMENT_CATEGORIES, REPR_H, REPR_W, SEED_CATEGORIES,
                              VERSION_LABELS, BadInputError, ChainOptions, Composite, Person, check_image)
 from models.crop import centre_crop_box
 from models.geometric import blazepose as bp
@@ -215,17 +215,37 @@ def frame_person(person: Person, category: str = "upper") -> Person:
     return framings.reframe(person, box)
 
 
+def category_stages(stage: dict, category: str, mode: str = "auto") -> dict:
+    """The stage set that renders `category`: `stage` itself for the seed's categories; else
+    the geometric warp and render in place of the seed's (auto and geometric mode), or
+    BadInputError in seed mode (CP-VTON was trained on tops only)."""
+    if category in SEED_CATEGORIES or all(stage[s].chain == "geometric" for s in ("warp", "render")):
+        return stage
+    if DEPRECATED_MODES.get(mode, mode) == "seed":
+        raise BadInputError(f"garment category {category!r}: the seed chain (CP-VTON) renders "
+                            f"{', '.join(SEED_CATEGORIES)} garments only; use TRYON_CHAIN=auto or geometric")
+    return dict(stage, warp=_geometric("warp"), render=_geometric("render"))
+
+
+@functools.lru_cache(maxsize=None)
+def _geometric(stage_name: str):
+    """The geometric implementation of a stage, loaded once per process (no weights)."""
+    return next(impl for impl in REGISTRY[stage_name] if impl.chain == "geometric").load()
+
+
 def render(person: Person, garments: list[np.ndarray], options: ChainOptions | None = None,
            garment_masks: list[np.ndarray | None] | None = None,
            names: list[str] | None = None, stage_objects: dict | None = None,
            category: str = "upper") -> list[Composite]:
     """Render one person in each garment (all of `category`) in the category's working crop
     (`frame_person`); the warp and render stages run once for the batch; each composite is
-    pasted back into the photo at its full resolution."""
+    pasted back into the photo at its full resolution. The seed's warp and render (CP-VTON)
+    render tops only: for the other categories the geometric ones run (`category_stages`)."""
     if category not in GARMENT_CATEGORIES:
         raise BadInputError(f"garment category {category!r}: only {', '.join(GARMENT_CATEGORIES)} "
                             "garments can be rendered")
     options, stage = loaded_stages(options) if stage_objects is None else (options, stage_objects)
+    stage = category_stages(stage, category, options.mode if options is not None else "auto")
     names = names or [f"garment {i}" for i in range(len(garments))]
     garments = [check_image(g, n) for g, n in zip(garments, names)]
     masks = garment_masks or [None] * len(garments)

@@ -33,8 +33,12 @@ REPR_H, REPR_W = 256, 192
 MAX_PIXELS = 40_000_000
 MIN_SIDE = 64
 
-# Garment categories `render` accepts (the seam for more: see docs/ARCHITECTURE.md).
-GARMENT_CATEGORIES = ("upper",)
+# Garment categories `render` accepts (the seam for more: see docs/ARCHITECTURE.md): tops,
+# lower garments (trousers, shorts, skirts) and dresses. The seed chain (CP-VTON) renders only
+# SEED_CATEGORIES; the geometric chain all of them.
+GARMENT_CATEGORIES = ("upper", "lower", "dress")
+DEFAULT_CATEGORY = "upper"
+SEED_CATEGORIES = ("upper",)
 
 # Where the working crop comes from (ChainOptions.framing): `centre` is the OpenCV sample's 4:3
 # centre crop, `person` a crop placed around the person per garment category (models/framing.py),

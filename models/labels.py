@@ -101,4 +101,8 @@ HIPS = (Coco.R_HIP, Coco.L_HIP)
 # the camera ("left" = image left = the person's right arm), as garment landmarks are named.
 ARM_CHAINS = {"left": (Coco.R_SHOULDER, Coco.R_ELBOW, Coco.R_WRIST),
               "right": (Coco.L_SHOULDER, Coco.L_ELBOW, Coco.L_WRIST)}
+# Legs as hip, knee, ankle, keyed like ARM_CHAINS ("left" = image left = the person's right leg).
+LEG_CHAINS = {"left": (Coco.R_HIP, Coco.R_KNEE, Coco.R_ANKLE),
+              "right": (Coco.L_HIP, Coco.L_KNEE, Coco.L_ANKLE)}
+SHOES = (Lip.LEFT_SHOE, Lip.RIGHT_SHOE)
 TORSO_CORNERS = (Coco.R_SHOULDER, Coco.L_SHOULDER, Coco.L_HIP, Coco.R_HIP)  # a quadrilateral, in order

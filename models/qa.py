@@ -19,6 +19,12 @@ depend on the photo's size:
     old_residue          share of the garment's area next to it that still shows the old
                          garment's colours
     person_turn          how far the person is turned from the camera (degrees)
+    outside_zone         (lower garments, dresses) share of the garment's pixels where such a
+                         garment cannot be: above the neck, over the face, far beside the body
+    hem_depth            (dresses) where the dress's hem lands, in torso lengths below the neck
+                         (the hips are at 1): one ending above the crotch was read as a top
+    invented_showing     (lower garments) pixels the chain invented (skin, background where the
+                         old garment was) that the garment leaves showing, per garment pixel
 
 Thresholds were set by looking at the cross product of the shared persons and garments
 (`make eval`): a composite a person would send back crosses at least one of them.
@@ -46,6 +52,11 @@ THRESHOLDS = (
     Threshold("synthesised", 0.55, True, "{value:.0%} of the torso and arms is synthesised"),
     Threshold("old_residue", 0.03, True, "old garment still shows ({value:.1%} of the garment's area)"),
     Threshold("person_turn", 55.0, True, "person turned {value:.0f}° from the camera"),
+    Threshold("outside_zone", 0.005, True, "{value:.0%} of the garment lies where such a garment cannot be worn"),
+    Threshold("hem_depth", 1.3, False, "the dress ends at the hips ({value:.2f} torso lengths below the neck): "
+                                       "its shape was not read as a dress"),
+    Threshold("invented_showing", 0.2, True, "invented skin or background shows beside the garment "
+                                             "({value:.0%} of its area)"),
 )
 
 

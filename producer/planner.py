@@ -20,7 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
-from worker import keys
+import botocore.exceptions
+
+from worker import categories, keys
 from worker.config import Settings
 from worker.customer_index import CustomerIndex
 from worker.plan import Chunk, InputObject, Plan, Prefixes, up_to_date
@@ -102,6 +104,39 @@ def _storable(objs: list[ObjectInfo], invalid: list[dict], composite_of) -> list
     return out
 
 
+def garment_categories(storage: Storage, garments: list[ObjectInfo], prefix: str, invalid: list[dict],
+                       parallel: int = 16) -> list[tuple[ObjectInfo, str]]:
+    """(garment, its category) for each garment whose category is known (worker/categories.py:
+    the catalogue's layout, else the object's metadata, one HEAD each in parallel, else upper);
+    the others go into `invalid` with the reason. A garment deleted since the listing keeps
+    the default (its pairs then fail with 'object no longer exists'); one whose metadata S3
+    would not give (an error answer after botocore's retries) is planned with its category
+    unread (None): the worker reads it from the object it downloads, or fails the pairs with
+    the S3 error."""
+    def metadata(o: ObjectInfo) -> dict | None | bool:
+        if not categories.needs_metadata(o.key, prefix):
+            return None
+        try:
+            head = storage.head(o.key)
+        except botocore.exceptions.ClientError:
+            return False
+        return head["metadata"] if head else None
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        metas = list(pool.map(metadata, garments))
+    out = []
+    for o, meta in zip(garments, metas):
+        if meta is False:
+            out.append((o, None))
+            continue
+        category, reason = categories.garment_category(o.key, prefix, meta)
+        if reason is not None:
+            invalid.append({"key": o.key, "reason": reason})
+        else:
+            out.append((o, category))
+    return out
+
+
 def build_plan(storage: Storage, s: Settings, run_id: str, force: bool, chain: str) -> Plan:
     reason = keys.check_output_prefix(s.output_prefix)
     if reason is not None:
@@ -117,12 +152,13 @@ def build_plan(storage: Storage, s: Settings, run_id: str, force: bool, chain: s
         s.output_prefix, k, s.customers_prefix, probe_g, s.catalogue_prefix))
     garments = _storable(garments, invalid, lambda k: keys.composite_key(
         s.output_prefix, probe_c, s.customers_prefix, k, s.catalogue_prefix))
+    categorised = garment_categories(storage, garments, s.catalogue_prefix, invalid)
     return Plan(
         run_id=run_id, bucket=storage.bucket, chain=chain, force=bool(force),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         prefixes=Prefixes.from_settings(s),
         customers=[InputObject(o.key, o.etag, o.size) for o in customers],
-        garments=[InputObject(o.key, o.etag, o.size) for o in garments],
+        garments=[InputObject(o.key, o.etag, o.size, category) for o, category in categorised],
         invalid=invalid, chunk_size=s.chunk_size, report_max_pairs=s.report_max_pairs)
 
 
@@ -153,7 +189,7 @@ def garments_to_render(storage: Storage, plan: Plan, ci: int) -> list[int]:
         else:
             head = storage.head(out_key)
             recorded = keys.recorded_fingerprint(head["metadata"]) if head else None
-        if not up_to_date(recorded, customer.etag, garment.etag, plan.chain):
+        if not up_to_date(recorded, customer.etag, garment.etag, plan.chain, garment.category):
             todo.append(gi)
     return todo
 

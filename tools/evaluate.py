@@ -3,11 +3,15 @@
     python -m tools.evaluate DATA OUT [--wild DIR] [--persons a,b] [--garments c,d]
                                              (make eval DATA=DIR OUT=DIR [WILD=DIR])
 
-writes OUT/metrics.json, OUT/contact_sheet.png (DATA's persons × garments) and the cross
-product of every person × every upper garment of DATA and of the wild catalogue (default:
-catalogue_wild beside DATA, if present): OUT/cross_product.json (rendered / refused / flagged /
-crashed, each pair's verdict and timings), OUT/cross_product.png (all of it) and one sheet per
-person set (OUT/cross_product_<set>.png). Everything runs through models.chain (the stages it picks for
+writes OUT/metrics.json, OUT/contact_sheet.png (DATA's persons × garments) and, per garment
+category (upper, lower, dress: the wild catalogue's manifest.csv gives each garment's; DATA's
+garments are tops), the cross product of every person × every garment of the category of DATA
+and of the wild catalogue (default: catalogue_wild beside DATA, if present):
+OUT/cross_product.json (upper; cross_product_lower.json, cross_product_dress.json: rendered /
+refused by reason / flagged by reason / crashed, each pair's verdict and timings; for lower
+garments and dresses the footprint IoU against the person's own garment of the category),
+OUT/cross_product.png (all of it) and one sheet per person set (OUT/cross_product_<set>.png;
+cross_product_lower.png, cross_product_lower_<set>.png, … for the other categories). Everything runs through models.chain (the stages it picks for
 TRYON_CHAIN, default here: geometric), never through private shortcuts, so the figures are
 those of what the batch system runs.
 
@@ -24,6 +28,11 @@ Definitions
              confidence 0 counts as wrong. Cases whose GT lacks the neck or a hip are skipped.
   body_iou   IoU of (label > 0) between prediction and GT parse, at the GT's resolution.
   head_iou   IoU of labels {1 hat, 2 hair, 4 sunglasses, 13 face} (CP-VTON's head set).
+  footprint_iou  (lower garments, dresses) IoU of the rendered garment's footprint (its warp's
+             mask) with the person's own garment of that category — LIP pants 9 / skirt 12,
+             dress 6 — where the person's parse has it (≥ 2 % of the parse): "gt" against the
+             dataset's ground-truth parse, "chain" against the chain's own parse (no ground
+             truth: a consistency check; the geometric parser labels a dress's skirt 9).
   cross product: every pair goes through models.chain.render; `rendered` counts composites
              (`flagged`: those whose QA verdict is needs_review, models/qa.py), `refused` the
              pairs the chain refused with BadInputError (by reason), `crashed` any other
@@ -45,7 +54,8 @@ import cv2
 import numpy as np
 
 from models import chain, framing
-from models.contract import REPR_H, REPR_W, BadInputError, ChainOptions, Person, padded_crop
+from models.contract import (DEFAULT_CATEGORY, GARMENT_CATEGORIES, REPR_H, REPR_W, BadInputError, ChainOptions,
+                             Person, padded_crop)
 from models.crop import centre_crop_box
 from models.labels import HEAD, NECK, Coco, Lip
 from models.seed.openpose import photo_keypoints_to_grid, read_openpose_json
@@ -382,24 +392,26 @@ class Item:
     name: str
     image: Path
     mask: Path | None = None
+    parse: Path | None = None    # a person's ground-truth LIP parse, where the dataset has one
 
     @property
     def label(self) -> str:
         return f"{self.set}:{self.name}"
 
 
-def upper_garments(folder: Path, set_name: str) -> list[Item]:
-    """The upper garments of a dataset folder: all of garments/ unless a manifest.csv gives
-    categories (catalogue_wild), then those it lists as `upper`; cloth masks where present."""
+def category_garments(folder: Path, set_name: str, category: str) -> list[Item]:
+    """The garments of `category` in a dataset folder: a manifest.csv gives each garment's
+    category (catalogue_wild); without one every garment of garments/ is upper (the tryon
+    dataset's are tops). Cloth masks where present."""
     folder = Path(folder)
     manifest = folder / "manifest.csv"
     names = sorted(p.stem for p in (folder / "garments").glob("*.jpg"))
+    rows = {}
     if manifest.is_file():
         with manifest.open() as f:
-            rows = {Path(r["file"]).stem: r.get("category", "upper") for r in csv.DictReader(f)
+            rows = {Path(r["file"]).stem: r.get("category", DEFAULT_CATEGORY) for r in csv.DictReader(f)
                     if r["file"].startswith("garments/")}
-        if rows:
-            names = [n for n in names if rows.get(n, "upper") == "upper"]
+    names = [n for n in names if rows.get(n, DEFAULT_CATEGORY) == category]
     items = []
     for n in names:
         mask = folder / "cloth_mask" / f"{n}.jpg"
@@ -407,8 +419,45 @@ def upper_garments(folder: Path, set_name: str) -> list[Item]:
     return items
 
 
+def upper_garments(folder: Path, set_name: str) -> list[Item]:
+    return category_garments(folder, set_name, "upper")
+
+
+# The LIP labels of a person's own garment of a category: where a person wears one, the
+# rendered garment's footprint is compared with it (footprint IoU).
+CATEGORY_REGION = {"lower": (Lip.PANTS, Lip.SKIRT), "dress": (Lip.DRESS,)}
+OWN_GARMENT_SHARE = 0.02    # of the parse: a person "wears" the category where its labels cover this much
+
+
+def footprint_iou(footprint: np.ndarray, labels: np.ndarray, region: tuple) -> float | None:
+    """IoU of a rendered garment's footprint (> 0.5) with the parse's `region` labels, at the
+    footprint's resolution; None where the parse has (almost) none of them."""
+    h, w = footprint.shape[:2]
+    truth = np.isin(cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST), region)
+    if truth.mean() < OWN_GARMENT_SHARE:
+        return None
+    return mask_iou(footprint > 0.5, truth)
+
+
+def own_footprint_iou(person: Person, image: np.ndarray, mask, category: str, options, gt_parse) -> dict:
+    """{"gt": IoU against the ground-truth parse (photo's centre crop) or None, "chain": IoU
+    against the chain's own parse of the working crop or None} of the garment's footprint as
+    the warp stage of `category` lays it (the stage `chain.render` runs for it)."""
+    if category not in CATEGORY_REGION:
+        return {"gt": None, "chain": None}
+    options, stage = chain.loaded_stages(options)
+    stage = chain.category_stages(stage, category, options.mode)
+    framed = chain.frame_person(person, category)
+    warped = stage["warp"].warp(framed, [image], [mask], category=category).masks[0]
+    region = CATEGORY_REGION[category]
+    return {"gt": None if gt_parse is None else footprint_iou(mask_in_centre_crop(framed, warped), gt_parse, region),
+            "chain": footprint_iou(warped, framed.parse, region)}
+
+
 def person_items(folder: Path, set_name: str) -> list[Item]:
-    return [Item(set_name, p.stem, p) for p in sorted((Path(folder) / "persons").glob("*.jpg"))]
+    folder = Path(folder)
+    return [Item(set_name, p.stem, p, parse=folder / "parse" / f"{p.stem}.png")
+            for p in sorted((folder / "persons").glob("*.jpg"))]
 
 
 def _cell(image: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -437,12 +486,19 @@ def _flag(cell: np.ndarray, reasons: list[str]) -> np.ndarray:
 
 
 def cross_product(persons: list[Item], garments: list[Item], out: Path, options=None, cell_h: int = 192,
-                  sheet_cell_h: int = 128, log=print) -> dict:
-    """Render every person in every garment through models.chain; count and record what
-    happened to each pair; write the contact sheets (all persons, and one per person set:
-    garments along the top, persons down the left; flagged pairs framed in red with their
-    first reason, refused ones grey with the reason, crashes black)."""
+                  sheet_cell_h: int = 128, log=print, category: str = DEFAULT_CATEGORY,
+                  prepared: dict | None = None) -> dict:
+    """Render every person in every garment (all of `category`) through models.chain; count
+    and record what happened to each pair; write the contact sheets (all persons, and one per
+    person set: garments along the top, persons down the left; flagged pairs framed in red with
+    their first reason, refused ones grey with the reason, crashes black): cross_product*.png
+    and .json for upper garments, cross_product_<category>*.png / .json for the others. Lower
+    garments and dresses also get the footprint IoU against the person's own garment of the
+    category (`own_footprint_iou`). `prepared`: {person label: Person or error}, shared
+    between categories (pose and parsing run once per person)."""
     out = Path(out)
+    name = "cross_product" if category == DEFAULT_CATEGORY else f"cross_product_{category}"
+    prepared = {} if prepared is None else prepared
     out.mkdir(parents=True, exist_ok=True)
     loaded = []
     for g in garments:
@@ -457,15 +513,19 @@ def cross_product(persons: list[Item], garments: list[Item], out: Path, options=
     for p in persons:
         photo = cv2.imread(str(p.image), cv2.IMREAD_COLOR)
         t0 = time.perf_counter()
-        try:
-            person = chain.prepare_person(photo, options, name=f"persons/{p.name}.jpg")
-            person_error = None
-        except BadInputError as exc:
-            person, person_error = None, ("refused", str(exc))
-        except Exception as exc:  # noqa: BLE001 — a crash is what the count is for
-            person, person_error = None, ("crashed", f"{type(exc).__name__}: {exc}")
-            log(traceback.format_exc())
+        if p.label not in prepared:
+            try:
+                prepared[p.label] = (chain.prepare_person(photo, options, name=f"persons/{p.name}.jpg"), None)
+            except BadInputError as exc:
+                prepared[p.label] = (None, ("refused", str(exc)))
+            except Exception as exc:  # noqa: BLE001 — a crash is what the count is for
+                prepared[p.label] = (None, ("crashed", f"{type(exc).__name__}: {exc}"))
+                log(traceback.format_exc())
+        person, person_error = prepared[p.label]
         person_seconds.append(time.perf_counter() - t0)
+        gt_parse = None
+        if person is not None and category in CATEGORY_REGION and p.parse is not None and p.parse.is_file():
+            gt_parse = load_gt_parse(p.parse.parent.parent, p.name, photo.shape[:2])
         crop = photo if person is None else photo[person.crop_box[1]:person.crop_box[3],
                                                   person.crop_box[0]:person.crop_box[2]]
         cells[(p.label, None)] = crop
@@ -477,11 +537,13 @@ def cross_product(persons: list[Item], garments: list[Item], out: Path, options=
             else:
                 try:
                     composite = chain.render(person, [image], options, garment_masks=[mask],
-                                             names=[f"garments/{g.name}.jpg"])[0]
+                                             names=[f"garments/{g.name}.jpg"], category=category)[0]
                     x0, y0, x1, y1 = person.crop_box
                     record["status"] = "rendered"
                     record["qa"] = composite.qa.to_dict()
                     cells[(p.label, g.label)] = composite.image[y0:y1, x0:x1]
+                    if category in CATEGORY_REGION:
+                        record["footprint_iou"] = own_footprint_iou(person, image, mask, category, options, gt_parse)
                 except BadInputError as exc:
                     record["status"], record["reason"] = "refused", str(exc)
                 except Exception as exc:  # noqa: BLE001
@@ -525,12 +587,19 @@ def cross_product(persons: list[Item], garments: list[Item], out: Path, options=
             rows.append(np.hstack(row))
         return np.vstack(rows)
 
-    cv2.imwrite(str(out / "cross_product.png"), sheet(persons, sheet_cell_h))
+    cv2.imwrite(str(out / f"{name}.png"), sheet(persons, sheet_cell_h))
     for set_name in dict.fromkeys(p.set for p in persons):
-        cv2.imwrite(str(out / f"cross_product_{set_name}.png"), sheet([p for p in persons if p.set == set_name],
-                                                                     cell_h))
+        cv2.imwrite(str(out / f"{name}_{set_name}.png"), sheet([p for p in persons if p.set == set_name], cell_h))
     rendered_seconds = [r["seconds"] for r in pairs if r["status"] == "rendered"]
+    ious = {}
+    for source in ("gt", "chain"):
+        values = [r["footprint_iou"][source] for r in pairs
+                  if r.get("footprint_iou") and r["footprint_iou"][source] is not None]
+        ious[source] = {"mean": float(np.mean(values)) if values else None, "pairs": len(values),
+                        "persons": len({r["person"] for r in pairs if r.get("footprint_iou")
+                                        and r["footprint_iou"][source] is not None})}
     result = {
+        "category": category,
         "counts": counts,
         "refused_by_reason": dict(sorted(refused_by.items(), key=lambda kv: -kv[1])),
         "flagged_by_reason": dict(sorted(flagged_by.items(), key=lambda kv: -kv[1])),
@@ -540,7 +609,11 @@ def cross_product(persons: list[Item], garments: list[Item], out: Path, options=
         "seconds_per_pair_median": float(np.median(rendered_seconds)) if rendered_seconds else None,
         "pairs": pairs,
     }
-    (out / "cross_product.json").write_text(json.dumps(result, indent=1))
+    if category in CATEGORY_REGION:
+        # against the person's own garment of the category: the ground-truth parse where the
+        # dataset has one, the chain's own parse (no ground truth: a consistency check) otherwise
+        result["footprint_iou"] = ious
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     return result
 
 
@@ -573,9 +646,40 @@ def evaluate_persons(data: Path, options=None) -> dict:
 
 
 def evaluate(data: Path, out: Path, options=None, wild: Path | None = None,
-             person_filter: list[str] | None = None, garment_filter: list[str] | None = None) -> dict:
+             person_filter: list[str] | None = None, garment_filter: list[str] | None = None,
+             categories: tuple[str, ...] = GARMENT_CATEGORIES, cross_only: bool = False) -> dict:
+    """`categories`: whose cross products to run; `cross_only`: skip the per-person and paired
+    metrics (the cross products alone, e.g. of one category after a change to it)."""
     options = options or ChainOptions()
     result = {"data": str(data), "chain": options.fingerprint()}
+    if not cross_only:
+        result.update(_dataset_metrics(data, out, options))
+    out.mkdir(parents=True, exist_ok=True)
+    # every person × every garment of each category, of this dataset and the wild catalogue
+    persons = person_items(data, "tryon") + (person_items(wild, "wild") if wild is not None else [])
+    if person_filter:
+        persons = [p for p in persons if p.name in person_filter or p.label in person_filter]
+    prepared: dict = {}
+    for category in categories:
+        garments = category_garments(data, "tryon", category)
+        if wild is not None:
+            garments += category_garments(wild, "wild", category)
+        if garment_filter:
+            garments = [g for g in garments if g.name in garment_filter or g.label in garment_filter]
+        if not garments:
+            continue
+        cross = cross_product(persons, garments, out, options, category=category, prepared=prepared)
+        key = "cross_product" if category == DEFAULT_CATEGORY else f"cross_product_{category}"
+        result[key] = {k: v for k, v in cross.items() if k != "pairs"}
+    name = "metrics.json" if not cross_only else f"metrics_{'_'.join(categories)}.json"
+    (out / name).write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _dataset_metrics(data: Path, out: Path, options) -> dict:
+    """The dataset's own figures: per-person metrics, the paired cases (own and GT person),
+    the framing per category, the contact sheet."""
+    result = {}
     persons = evaluate_persons(data, options)
     result.update(persons["summary"])
     result["per_case"] = persons["per_case"]
@@ -591,19 +695,6 @@ def evaluate(data: Path, out: Path, options=None, wild: Path | None = None,
     result["framing"] = framed["summary"]
     result["framing_per_person"] = framed["per_person"]
     contact_sheet(data, out / "contact_sheet.png", options)
-    out.mkdir(parents=True, exist_ok=True)
-    # every person × every upper garment, of this dataset and the wild catalogue
-    persons, garments = person_items(data, "tryon"), upper_garments(data, "tryon")
-    if wild is not None:
-        persons += person_items(wild, "wild")
-        garments += upper_garments(wild, "wild")
-    if person_filter:
-        persons = [p for p in persons if p.name in person_filter or p.label in person_filter]
-    if garment_filter:
-        garments = [g for g in garments if g.name in garment_filter or g.label in garment_filter]
-    cross = cross_product(persons, garments, out, options)
-    result["cross_product"] = {k: v for k, v in cross.items() if k != "pairs"}
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
     return result
 
 
@@ -616,13 +707,22 @@ def main(argv: list[str] | None = None) -> int:
                              "garments join the cross product (default: catalogue_wild beside DATA, if present)")
     parser.add_argument("--persons", default="", help="comma-separated person names: only these in the cross product")
     parser.add_argument("--garments", default="", help="comma-separated garment names: only these in the cross product")
+    parser.add_argument("--categories", default=",".join(GARMENT_CATEGORIES),
+                        help="comma-separated garment categories whose cross products run (default: all)")
+    parser.add_argument("--cross-only", action="store_true",
+                        help="only the cross products (no per-person or paired metrics): metrics_<categories>.json")
     args = parser.parse_args(argv)
+    categories = tuple(c for c in args.categories.split(",") if c)
+    unknown = [c for c in categories if c not in GARMENT_CATEGORIES]
+    if unknown:
+        parser.error(f"--categories: unknown {', '.join(unknown)} (expected {', '.join(GARMENT_CATEGORIES)})")
     # The geometric chain unless TRYON_CHAIN names another (the seed's weights are rarely here).
     options = ChainOptions(mode=os.environ.get("TRYON_CHAIN") or "geometric")
     wild = args.wild if args.wild is not None else _wild_folder(args.data)
     result = evaluate(args.data, args.out, options, wild=wild,
                       person_filter=[s for s in args.persons.split(",") if s],
-                      garment_filter=[s for s in args.garments.split(",") if s])
+                      garment_filter=[s for s in args.garments.split(",") if s], categories=categories,
+                      cross_only=args.cross_only)
     print(json.dumps({k: v for k, v in result.items() if k not in ("per_case", "framing_per_person")}, indent=2))
     return 0
 

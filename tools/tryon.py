@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from models import chain
-from models.contract import BadInputError, ChainOptions
+from models.contract import DEFAULT_CATEGORY, GARMENT_CATEGORIES, SEED_CATEGORIES, BadInputError, ChainOptions
 from models.crop import centre_crop_box
 from models.seed.gmm import GmmWarp
 from models.seed.lip_jppnet import LipJppNet
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                              "are given): per stage, the seed network where its weights are present, else the "
                              "geometric stage; seed: the CP-VTON networks only (a missing file is an error); "
                              "geometric (old name: registry): BlazePose + geometry only")
+    parser.add_argument("--category", choices=GARMENT_CATEGORIES, default=DEFAULT_CATEGORY,
+                        help="the garment's category (default upper): lower garments and dresses are rendered by "
+                             "the geometric chain (CP-VTON renders tops only: with --chain seed they are refused)")
     parser.add_argument("--cpvton-original", action="store_true",
                         help="original CP-VTON conventions: 11×11 pose squares, head {1,2,4,13}, sampler W−1")
     args = parser.parse_args(argv)
@@ -155,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     # Given keypoints or parse describe the sample's centre crop: keep it (the seed chain keeps it anyway).
     framing = "centre" if (args.pose_json or args.parse) else "auto"
     options = ChainOptions(mode=args.chain, cpvton_original=args.cpvton_original, framing=framing)
+    if args.chain == "seed" and args.category not in SEED_CATEGORIES:
+        print(f"error: --category {args.category}: the seed chain (CP-VTON) renders {', '.join(SEED_CATEGORIES)} "
+              "garments only; use --chain auto or geometric", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.chain != "seed" and any(files.values()):
         print("error: --gmm/--tom/--openpose-proto/--openpose-model/--lip apply to --chain seed only", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             person = chain.prepare_person(photo, options, name=args.person,
                                           stage_objects=seed_person_stages(files, keypoints, labels))
             [composite] = chain.render(person, [cloth], options, names=[args.cloth],
-                                       stage_objects=seed_garment_stages(files, options))
+                                       stage_objects=seed_garment_stages(files, options), category=args.category)
         else:
             stage_objects = dict(chain.stages((options.mode, options.cpvton_original, options.framing)))
             if keypoints is not None:
@@ -177,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             if labels is not None:
                 stage_objects["parsing"] = GivenParse(labels)
             person = chain.prepare_person(photo, options, name=args.person, stage_objects=stage_objects)
-            [composite] = chain.render(person, [cloth], options, names=[args.cloth], stage_objects=stage_objects)
+            [composite] = chain.render(person, [cloth], options, names=[args.cloth], stage_objects=stage_objects,
+                                       category=args.category)
     except (InputFileError, MissingWeightsError, BadInputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -175,9 +175,9 @@ QA_REASONS_MAX = 600   # characters of the quoted QA reasons kept in a composite
 
 def composite_metadata(*, fp: str, customer_key: str, customer_etag: str, garment_key: str,
                        garment_etag: str, chain_version: str, stages: dict, timings: dict,
-                       run_id: str, qa: dict | None = None) -> dict[str, str]:
+                       run_id: str, qa: dict | None = None, category: str | None = None) -> dict[str, str]:
     """`qa`: the composite's QA verdict ({"status", "reasons"}) as `tryon-qa` (ok / needs_review)
-    and `tryon-qa-reasons` (%-quoted, "; "-joined)."""
+    and `tryon-qa-reasons` (%-quoted, "; "-joined); `category`: the garment's (`tryon-category`)."""
     meta = {
         FINGERPRINT_METADATA: fp,
         "tryon-chain": chain_version,
@@ -189,6 +189,8 @@ def composite_metadata(*, fp: str, customer_key: str, customer_etag: str, garmen
         "tryon-timings": json.dumps({k: round(v, 4) for k, v in timings.items()}, separators=(",", ":")),
         "tryon-run": run_id,
     }
+    if category is not None:
+        meta["tryon-category"] = category
     if qa is not None:
         meta["tryon-qa"] = qa["status"]
         if qa.get("reasons"):

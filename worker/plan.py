@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from models.contract import DEFAULT_CATEGORY
 from worker import keys
 from worker.config import Settings
 
@@ -24,25 +25,35 @@ RENDER_TASK = "tryon.render_customer"
 
 
 # --- the up-to-date rule -----------------------------------------------------------------------
-def fingerprint(customer_etag: str, garment_etag: str, chain_version: str) -> str:
-    """What a composite was made from: its two inputs (by ETag) and the chain version."""
+def fingerprint(customer_etag: str, garment_etag: str, chain_version: str,
+                category: str = DEFAULT_CATEGORY) -> str:
+    """What a composite was made from: its two inputs (by ETag), the chain version and the
+    garment's category (worker/categories.py; an upper garment's adds nothing, so composites
+    made before categories existed stay up to date)."""
     text = f"{customer_etag.strip(chr(34))}|{garment_etag.strip(chr(34))}|{chain_version}"
+    if category != DEFAULT_CATEGORY:
+        text += f"|{category}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def up_to_date(recorded: str | None, customer_etag: str, garment_etag: str, chain_version: str) -> bool:
+def up_to_date(recorded: str | None, customer_etag: str, garment_etag: str, chain_version: str,
+               category: str | None = DEFAULT_CATEGORY) -> bool:
     """A composite is up to date iff the fingerprint it records (metadata or the customer's
-    index) is the fingerprint of these inputs and this chain version."""
-    return recorded is not None and recorded == fingerprint(customer_etag, garment_etag, chain_version)
+    index) is the fingerprint of these inputs, this chain version and this category (a category
+    not read, None, is never up to date)."""
+    return recorded is not None and category is not None and \
+        recorded == fingerprint(customer_etag, garment_etag, chain_version, category)
 
 
 # --- the plan ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class InputObject:
-    """A customer photo or a garment as listed when the run was planned."""
+    """A customer photo or a garment as listed when the run was planned (a garment with its
+    category: worker/categories.py)."""
     key: str
     etag: str
     size: int
+    category: str | None = DEFAULT_CATEGORY   # None: S3 would not give the metadata when planned
 
 
 @dataclass(frozen=True)
@@ -100,7 +111,8 @@ class Plan:
 
     def fingerprint(self, customer: int, garment: int, chain_version: str | None = None) -> str:
         """The pair's fingerprint from the planned ETags (and the planned chain unless given)."""
-        return fingerprint(self.customers[customer].etag, self.garments[garment].etag, chain_version or self.chain)
+        g = self.garments[garment]
+        return fingerprint(self.customers[customer].etag, g.etag, chain_version or self.chain, g.category)
 
     def task_call(self, chunk: "Chunk") -> "TaskCall":
         """The message `chunk` becomes: small kwargs (indices) and the kwargsrepr Flower shows."""
@@ -110,7 +122,8 @@ class Plan:
         return TaskCall(kwargs, ", ".join(f"{k}={v!r}" for k, v in shown.items()))
 
     # The JSON form: Redis (tryon:run:<id>:plan) and runs/<id>/plan.json. Inputs are
-    # [key, etag, size] rows: at 11 000 inputs, field names would double the plan's size.
+    # [key, etag, size] rows: at 11 000 inputs, field names would double the plan's size; a
+    # garment's row adds its category when it is not the default (upper).
     def to_json(self) -> dict:
         p = self.prefixes
         return {
@@ -118,7 +131,8 @@ class Plan:
             "created": self.created,
             "prefixes": {"customers": p.customers, "catalogue": p.catalogue, "output": p.output, "runs": p.runs},
             "customers": [[o.key, o.etag, o.size] for o in self.customers],
-            "garments": [[o.key, o.etag, o.size] for o in self.garments],
+            "garments": [[o.key, o.etag, o.size] + ([o.category] if o.category != DEFAULT_CATEGORY else [])
+                         for o in self.garments],
             "invalid": self.invalid,
             "chunk_size": self.chunk_size,
             "report_max_pairs": self.report_max_pairs,

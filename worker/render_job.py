@@ -19,6 +19,7 @@ by their fingerprint, so a retry or a re-delivery never writes a second, differe
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ import botocore.exceptions
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from models.contract import BadInputError
-from worker import keys
+from models.contract import DEFAULT_CATEGORY, BadInputError
+from worker import categories, keys
 from worker.config import Settings
 from worker.customer_index import CustomerIndex
 from worker.images import decode_image, encode_jpeg
@@ -45,6 +46,7 @@ class PairToRender:
     garment: int        # index into the plan's garments
     garment_key: str
     composite_key: str
+    category: str | None = DEFAULT_CATEGORY   # the garment's (worker/categories.py); None: not read yet
 
 
 @dataclass
@@ -99,7 +101,7 @@ def render_chunk(storage: Storage, cache: PersonCache, chain, plan: Plan, custom
         for pair in todo:
             results[pair.garment] = failed(pair.garment, named(str(e), customer_entry.key))
         return [results[gi] for gi in garment_indices]
-    garments = fetch_garments(storage, todo, s.max_input_bytes, results)
+    garments = fetch_garments(storage, todo, s.max_input_bytes, results, plan.prefixes.catalogue)
 
     index_updates = {}
     for garment, composite, reason in render_batches(chain, customer.person, garments, s.render_batch):
@@ -145,16 +147,17 @@ def pairs_to_render(storage: Storage, plan: Plan, customer_index: int, garment_i
         except keys.InvalidKeyError as e:  # planned by an older producer: this pair alone fails
             results[gi] = failed(gi, f"composite cannot be stored: {e}")
             continue
-        if not plan.force:
+        if not plan.force and garment.category is not None:   # (a category unread when planned: render)
             head = storage.head(out_key)
             have = keys.recorded_fingerprint(head["metadata"]) if head else None
             if have is not None and (
-                    up_to_date(have, customer.etag, garment.etag, chain_version)
-                    or up_to_date(have, current_etag(customer.key), current_etag(garment.key), chain_version)):
+                    up_to_date(have, customer.etag, garment.etag, chain_version, garment.category)
+                    or up_to_date(have, current_etag(customer.key), current_etag(garment.key), chain_version,
+                                  garment.category)):
                 results[gi] = {"garment": gi, "status": "skipped", "reason": "up to date", "etag": head["etag"],
                                "fingerprint": have}
                 continue
-        todo.append(PairToRender(gi, garment.key, out_key))
+        todo.append(PairToRender(gi, garment.key, out_key, garment.category))
     return todo
 
 
@@ -180,12 +183,20 @@ def prepare_customer(storage: Storage, cache: PersonCache, chain, customer: Inpu
 
 
 def fetch_garments(storage: Storage, todo: list[PairToRender], max_bytes: int,
-                   results: dict[int, dict]) -> list[GarmentInput]:
-    """Download and decode each pair's garment; a bad or unreadable one fails only its pair."""
+                   results: dict[int, dict], catalogue_prefix: str = "") -> list[GarmentInput]:
+    """Download and decode each pair's garment; a bad or unreadable one fails only its pair. A
+    garment planned with its category unread (S3 would not give its metadata then) takes the
+    category of the object downloaded (worker/categories.py), or fails with the reason."""
     garments = []
     for pair in todo:
         try:
             obj = _fetch(storage, pair.garment_key)
+            if pair.category is None:
+                category, reason = categories.garment_category(pair.garment_key, catalogue_prefix, obj.metadata)
+                if reason is not None:
+                    results[pair.garment] = failed(pair.garment, reason)
+                    continue
+                pair = dataclasses.replace(pair, category=category)
             garments.append(GarmentInput(pair, obj.etag, decode_image(obj.body, pair.garment_key, max_bytes)))
         except BadInputError as e:
             results[pair.garment] = failed(pair.garment, str(e))
@@ -199,16 +210,21 @@ def fetch_garments(storage: Storage, todo: list[PairToRender], max_bytes: int,
 def render_batches(chain, person, garments: list[GarmentInput],
                    batch_size: int) -> Iterator[tuple[GarmentInput, object | None, str | None]]:
     """(garment, models.chain.Composite or None, reason) for every garment, `batch_size` per
-    chain.render call."""
-    for start in range(0, len(garments), batch_size):
-        yield from _render_batch(chain, person, garments[start:start + batch_size])
+    chain.render call, one category per call (in the order categories first appear)."""
+    by_category: dict[str, list[GarmentInput]] = {}
+    for g in garments:
+        by_category.setdefault(g.pair.category, []).append(g)
+    for category, group in by_category.items():
+        for start in range(0, len(group), batch_size):
+            yield from _render_batch(chain, person, group[start:start + batch_size], category)
 
 
-def _render_batch(chain, person, batch: list[GarmentInput]):
+def _render_batch(chain, person, batch: list[GarmentInput], category: str = DEFAULT_CATEGORY):
     """One chain.render call for the batch; if it rejects the batch, each garment alone, so only
     the bad one fails."""
     try:
-        composites = chain.render(person, [g.image for g in batch], names=[g.pair.garment_key for g in batch])
+        composites = chain.render(person, [g.image for g in batch], names=[g.pair.garment_key for g in batch],
+                                  category=category)
         for garment, composite in zip(batch, composites):
             yield garment, composite, None
         return
@@ -224,7 +240,7 @@ def _render_batch(chain, person, batch: list[GarmentInput]):
             yield batch[0], None, f"{batch[0].pair.garment_key}: render error: {type(e).__name__}: {e}"
             return
     for garment in batch:
-        yield from _render_batch(chain, person, [garment])
+        yield from _render_batch(chain, person, [garment], category)
 
 
 def write_composite(storage: Storage, run_id: str, customer: PreparedCustomer, garment: GarmentInput, composite,
@@ -232,18 +248,18 @@ def write_composite(storage: Storage, run_id: str, customer: PreparedCustomer, g
     """Encode and upload one composite with its metadata; (its result, its index record)."""
     t1 = time.perf_counter()
     body = encode_jpeg(composite.image, jpeg_quality)
-    fp = fingerprint(customer.etag, garment.etag, chain_version)
+    fp = fingerprint(customer.etag, garment.etag, chain_version, garment.pair.category)
     timings = dict(composite.timings, person=0.0 if customer.cached else customer.seconds,
                    encode=time.perf_counter() - t1)
     qa = composite.qa.to_dict()
     meta = keys.composite_metadata(fp=fp, customer_key=customer.key, customer_etag=customer.etag,
                                    garment_key=garment.pair.garment_key, garment_etag=garment.etag,
                                    chain_version=chain_version, stages=composite.stages, timings=timings,
-                                   run_id=run_id, qa=qa)
+                                   run_id=run_id, qa=qa, category=garment.pair.category)
     etag = storage.put(garment.pair.composite_key, body, "image/jpeg", meta)
     result = {"garment": garment.pair.garment, "status": "rendered", "etag": etag, "person_cached": customer.cached,
               "timings": {k: round(v, 4) for k, v in timings.items()},
               "qa": {"status": qa["status"], "reasons": qa["reasons"]}}
     index_record = {"fingerprint": fp, "etag": etag, "chain": chain_version,
-                    "customer_etag": customer.etag, "garment_etag": garment.etag}
+                    "customer_etag": customer.etag, "garment_etag": garment.etag, "category": garment.pair.category}
     return result, index_record

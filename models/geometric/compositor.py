@@ -22,6 +22,10 @@ Per pair it measures (added to WarpedGarments.measures, judged in models/qa.py):
                   garment's allowance
     synthesised   share of the person's torso and arms showing invented pixels
     old_residue   pixels with the old garment's colours left uncovered, per garment pixel
+    outside_zone  (lower garments, dresses) share of the garment where such a garment cannot be
+                  (layers.GARMENT_ZONE and the legs: over the face, above the shoulders)
+    invented_showing  (lower garments) invented pixels (skin, background) left showing, per
+                  garment pixel
 """
 from __future__ import annotations
 
@@ -130,7 +134,16 @@ def composite_one(layers: PersonLayers, parts: list) -> tuple[np.ndarray, dict]:
     outside = float(np.count_nonzero(covered & prep.outside[win])) / total
     synth = prep.synth_total - float(np.count_nonzero(layers.synthesised[win] & covered))
     residue = prep.residue_total - float(np.count_nonzero(layers.residue_candidates[win] & covered))
-    return out, {"outside_body": outside, "synthesised": synth / layers.body_area, "old_residue": residue / total}
+    measures = {"outside_body": outside, "synthesised": synth / layers.body_area, "old_residue": residue / total}
+    if layers.zone is not None:
+        # lower garments and dresses: cloth where such a garment cannot be (over the face, above
+        # the shoulders, beside the body far out) says the fit went wrong; for a lower garment,
+        # invented pixels it leaves showing (a bare band between the top's hem and a lower
+        # waistband, the background where wide old trousers were) per garment pixel
+        measures["outside_zone"] = float(np.count_nonzero(covered & ~layers.zone[win])) / total
+        if layers.category == "lower":    # (below a dress, invented bare legs are the rule)
+            measures["invented_showing"] = synth / total
+    return out, measures
 
 
 class GeometricCompositor(DeclaresWeights):

@@ -812,12 +812,15 @@ def _decontaminate(rgb: np.ndarray, mask: np.ndarray, depth: int) -> np.ndarray:
     return out
 
 
-def analyse_garment(garment_bgr: np.ndarray, given_mask: np.ndarray | None, name: str = "garment") -> GarmentAnalysis:
-    """The whole analysis of one garment photo; BadInputError (only) for what it refuses."""
+def analyse_garment(garment_bgr: np.ndarray, given_mask: np.ndarray | None, name: str = "garment",
+                    landmarks: bool = True) -> GarmentAnalysis:
+    """The whole analysis of one garment photo; BadInputError (only) for what it refuses.
+    `landmarks=False` (a lower garment: models.geometric.lower reads its own shape): the matte
+    and colour only, `marks` None."""
     try:
         matte = garment_photo_matte(garment_bgr, given_mask, name=name, find_faces=_face_finder())
         mask = matte.mask
-        marks = garment_landmarks(mask, name=name, image=garment_bgr)
+        marks = garment_landmarks(mask, name=name, image=garment_bgr) if landmarks else None
         h = mask.shape[0]
         rgb = cv2.cvtColor(garment_bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255
         depth = max(1, round(0.004 * h))
@@ -854,3 +857,9 @@ def _face_finder():
 def analysed_garment(garment_bgr: np.ndarray, given_mask: np.ndarray | None, name: str = "garment") -> GarmentAnalysis:
     """The garment's analysis, cached by content."""
     return ANALYSED.get_or_compute((garment_bgr, given_mask), lambda: analyse_garment(garment_bgr, given_mask, name))
+
+
+def analysed_matte(garment_bgr: np.ndarray, given_mask: np.ndarray | None, name: str = "garment") -> GarmentAnalysis:
+    """The garment's matte and colour without a top's landmarks (lower garments), cached by content."""
+    return ANALYSED.get_or_compute((garment_bgr, given_mask, np.zeros(1, np.uint8)),
+                                   lambda: analyse_garment(garment_bgr, given_mask, name, landmarks=False))

@@ -21,8 +21,13 @@ Nothing here depends on a garment: a pair only warps, shades, layers and pastes 
 (models.geometric.compositor). The layers are a function of the Person alone (its photo,
 keypoints, parse and extras), so a cache keyed by those is exact.
 
-Categories: `CATEGORY_REPLACES` says which labels a category removes; only "upper" is rendered
-yet (a lower garment or a dress would remove the lower labels and leave the top).
+Categories: `CATEGORY_REPLACES` says which labels a category removes and `GARMENT_ZONE` where
+such a garment can be. "upper" (`build_layers`): the top goes, the lower garment is continued
+upward below the waistband. "lower" and "dress" (`build_layers_below`): the trousers, skirt or
+shorts go (a dress: the top too) — skin where the legs (`LegFit`: hip → knee → ankle, widths
+from the visible legs) or the torso are, background elsewhere; in front of a lower garment:
+the top (its hem over the waistband), arms, hands, shoes; in front of a dress: head, neck,
+hands, shoes (arms before its body as for a top).
 """
 from __future__ import annotations
 
@@ -35,10 +40,13 @@ from models.body import TORSO_HALF_WIDTH, body_frame, keypoints_px, parse_at
 from models.cache import ContentCache
 from models.contract import REPR_H, REPR_W, BadInputError, Person
 from models.geometric import fill
-from models.labels import ARMS, LEGS, LOWER_GARMENT, NECK, OLD_GARMENT, SKIN, Coco, Lip
+from models.labels import (ARMS, LEG_CHAINS, LEGS, LOWER_GARMENT, NECK, OLD_GARMENT, SHOES, SKIN, Coco,
+                           Lip)
 
-# Which labels each garment category takes off the person.
-CATEGORY_REPLACES = {"upper": OLD_GARMENT}
+# Which labels each garment category takes off the person (a lower garment takes a dress's
+# skirt too: only below the waistband, GARMENT_ZONE).
+CATEGORY_REPLACES = {"upper": OLD_GARMENT, "lower": LOWER_GARMENT + (Lip.DRESS,),
+                     "dress": OLD_GARMENT + LOWER_GARMENT}
 HEAD_LABELS = (Lip.HAT, Lip.HAIR, Lip.SUNGLASSES, Lip.FACE)
 
 # BlazePose landmark ids (Person.landmarks: x, y in the 192×256 grid, z, visibility).
@@ -53,6 +61,17 @@ TURN_TRUST = 0.5
 FRONT_DEPTH = 0.5           # the chest's front lies this many true half-shoulder spans before the joints
 TORSO_DEPTH = 0.6           # a torso is about 0.6 as deep as it is wide: turned, its silhouette widens
 WAISTBAND = 0.88            # a lower garment's waistband: this far from the shoulders to the hips
+# Legs (true half-shoulder spans): half-width min, max, default of the thigh; the calf's default
+# is CALF_PER_THIGH of the thigh's. Missing knees and ankles: a thigh is THIGH_PER_TORSO torso
+# lengths, a shin as long as the thigh; the leg's line runs on past the ankle to the heel.
+LEG_HALF = (0.2, 0.8, 0.45)
+CALF_PER_THIGH = 0.7
+THIGH_PER_TORSO = 0.85
+CROTCH_RANGE = (0.9, 1.8)   # tl below the neck: where the legs can part
+CROTCH_DEPTH = 1.5          # tl: where they part when the photo does not show it (a skirt, a dress); the
+                            # three shared full-body photos that show it: 1.31, 1.52, 1.60
+LONG_TOP = 1.3              # tl: a top ends above this depth (mid-thigh); below it the parse's "top" is a skirt
+PAST_ANKLE = 0.2            # of the shin: the leg's line beyond the ankle (a long trouser's hem)
 ARM_HALF = (0.12, 0.4, 0.24)  # arm half-width in true half-shoulder spans: min, max, default
 SLEEVE_ROOM = 1.8           # a worn sleeve stands this many arm half-widths off the arm's line
 ARM_OUTER_MAX = 0.35        # the body seen beyond an arm's line counts as arm up to this (true half-spans)
@@ -151,6 +170,24 @@ class PersonLayers:
     readable: float            # share of the old garment whose folds were read
     snap_zone: np.ndarray | None = None  # (h,w) uint8 0/255: the old garment on the torso (not the arms)
     snap_arms: np.ndarray | None = None  # (h,w) uint8 0/255: the old garment on the arms (its sleeves)
+    legs: "LegFit | None" = None         # lower garments and dresses: the legs
+    zone: np.ndarray | None = None       # lower garments and dresses: where such a garment can be (bool)
+
+
+@dataclass
+class LegFit:
+    """The legs as a lower garment needs them, in working-resolution pixels, per garment side
+    ("left" = image left = the person's right leg).
+
+    lines: side → (4, 2) hip joint, knee, ankle, heel (past the ankle)
+    half:  side → (4,) the leg's half-width at those points (thigh at the hip and knee, calf at
+           the ankle and heel), from the visible bare legs, else the model
+    """
+
+    lines: dict
+    half: dict
+    crotch: float = 0.0      # depth (px below the neck) where the legs part
+    crotch_seen: bool = False  # measured on the silhouette (else CROTCH_DEPTH)
 
 
 # --- the body ------------------------------------------------------------------------------------
@@ -372,7 +409,9 @@ def _shoulder_line(labels: np.ndarray, silhouette: np.ndarray, body) -> tuple[np
     return a, top
 
 
-GARMENT_ZONE = {"upper": (-0.35, 1.9)}   # tl: the depths an upper garment can reach (neck base to mid-thigh)
+# tl: the depths a garment can reach (upper: neck base to mid-thigh; lower: from above the
+# highest waistband down; a dress: from the neck base down); the legs' capsules are added below.
+GARMENT_ZONE = {"upper": (-0.35, 1.9), "lower": (0.45, 6.0), "dress": (-0.35, 6.0)}   # lower: a high waist at 0.6
 GARMENT_ZONE_WIDTH = 1.0    # true half-spans beyond the torso's sides a loose garment can reach
 
 
@@ -499,6 +538,8 @@ def build_layers(person: Person, category: str, hw: tuple[int, int]) -> PersonLa
     if category not in CATEGORY_REPLACES:
         raise BadInputError(f"garment category {category!r}: the geometric chain renders "
                             f"{', '.join(CATEGORY_REPLACES)} garments")
+    if category != "upper":
+        return build_layers_below(person, category, hw)
     h, w = hw
     crop = work_crop(person, hw)
     labels = parse_at(person.parse, hw)
@@ -599,6 +640,171 @@ def build_layers(person: Person, category: str, hw: tuple[int, int]) -> PersonLa
                         neck=_soft(neck, feather).astype(np.float32), silhouette=silhouette,
                         synthesised=synthesised, old_region=removed, residue_candidates=residue,
                         body_area=max(1.0, body_area), readable=readable)
+
+
+# --- lower garments and dresses --------------------------------------------------------------------
+def leg_fit(person: Person, labels: np.ndarray, silhouette: np.ndarray, fit: BodyFit) -> LegFit:
+    """The legs from the keypoints (missing knees and ankles continued from the torso's
+    proportions) with half-widths from the visible bare legs (trousers, a skirt or a dress hide
+    the leg's width: there the model)."""
+    h, w = fit.hw
+    kp, seen = keypoints_px(person.keypoints, fit.hw)
+    visible = np.isin(labels, LEGS).astype(np.uint8)   # bare legs (trousers may stand off them)
+    dist = cv2.distanceTransform(visible, cv2.DIST_L2, 3) if visible.any() else None
+    lines, half = {}, {}
+    for side, (i_hip, i_knee, i_ankle) in LEG_CHAINS.items():
+        sign = -1.0 if side == "left" else 1.0
+        hip = kp[i_hip] if seen[i_hip] else fit.point(sign * 0.5 * fit.ds, fit.tl)
+        knee = kp[i_knee] if seen[i_knee] else hip + THIGH_PER_TORSO * fit.tl * fit.down
+        ankle = kp[i_ankle] if seen[i_ankle] else knee + (knee - hip)
+        heel = ankle + PAST_ANKLE * (ankle - knee)
+        line = np.stack([hip, knee, ankle, heel])
+        widths = []
+        for (a, b), default in zip(((hip, knee), (knee, ankle)),
+                                   (LEG_HALF[2], CALF_PER_THIGH * LEG_HALF[2])):
+            value = default * fit.ds_true
+            if dist is not None:
+                pts = np.linspace(a + 0.15 * (b - a), a + 0.85 * (b - a), 16)
+                xs = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+                ys = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+                r = max(2, int(0.1 * fit.ds_true))
+                vals = [dist[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1].max() for x, y in zip(xs, ys)]
+                vals = [v for v in vals if v > 1]
+                if len(vals) >= 6:
+                    value = float(np.median(vals))
+            widths.append(float(np.clip(value, LEG_HALF[0] * fit.ds_true, LEG_HALF[1] * fit.ds_true)))
+        lines[side] = line
+        half[side] = np.array([widths[0], widths[0], widths[1], widths[1]])
+    crotch = _crotch(silhouette & ~np.isin(labels, HEAD_LABELS), lines, fit)
+    return LegFit(lines=lines, half=half, crotch=crotch if crotch is not None else CROTCH_DEPTH * fit.tl,
+                  crotch_seen=crotch is not None)
+
+
+def _crotch(body: np.ndarray, lines: dict, fit: BodyFit) -> float | None:
+    """Depth (px below the neck) where the legs part: scanning down the line midway between the
+    two legs from the hips, the first background pixel of a run that goes on (the gap between
+    the legs); None where it does not open within CROTCH_RANGE (a skirt, a dress, legs together)."""
+    h, w = body.shape
+    lo, hi = CROTCH_RANGE
+    mid = [(lines["left"][i] + lines["right"][i]) / 2 for i in range(3)]   # hips, knees, ankles
+    depth_of = [float((p - fit.neck) @ fit.down) for p in mid]
+    run = max(3, int(0.1 * fit.tl))
+    ds = np.arange(lo * fit.tl, hi * fit.tl)
+    xs = np.interp(ds, depth_of, [p[0] for p in mid])
+    ys = np.interp(ds, depth_of, [p[1] for p in mid])
+    xi, yi = np.round(xs).astype(int), np.round(ys).astype(int)
+    inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+    on = np.where(inside, body[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)], True)
+    for i in np.nonzero(~on)[0]:
+        if i + run <= len(on) and not on[i:i + run].any():
+            return float(ds[i])
+    return None
+
+
+def leg_capsules(legs: LegFit, hw: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """Bool mask of both legs as tapered capsules along their lines (hip → heel)."""
+    canvas = np.zeros(hw, np.uint8)
+    for side, line in legs.lines.items():
+        for (p, q), (rp, rq) in zip(zip(line[:-1], line[1:]), zip(legs.half[side][:-1], legs.half[side][1:])):
+            for t in np.linspace(0, 1, 8):
+                c = p + t * (q - p)
+                r = max(1, int(round(scale * (rp + t * (rq - rp)))))
+                cv2.circle(canvas, tuple(int(v) for v in np.round(c)), r, 1, -1)
+            r = max(1, int(round(scale * min(rp, rq))))
+            cv2.line(canvas, tuple(int(v) for v in np.round(p)), tuple(int(v) for v in np.round(q)), 1, 2 * r)
+    return canvas > 0
+
+
+def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> PersonLayers:
+    """Layers for a lower garment or a dress: the category's old clothes removed (skin where the
+    legs or the torso are, background beyond them); what is in front of such a garment."""
+    h, w = hw
+    crop = work_crop(person, hw)
+    labels = parse_at(person.parse, hw)
+    silhouette = _silhouette(person, labels, hw)
+    fit = body_fit(person, labels, silhouette, hw)
+    legs = leg_fit(person, labels, silhouette, fit)
+    feather = max(0.5, h / 512)
+    rim = max(1, int(round(RIM * h)))
+    xx = np.arange(w, dtype=np.float32)[None, :]
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    depth = ((xx - fit.neck[0]) * fit.down[0] + (yy - fit.neck[1]) * fit.down[1]) / fit.tl
+
+    head = np.isin(labels, HEAD_LABELS)
+    skin_labels = np.isin(labels, SKIN + LEGS) & ~np.isin(labels, (Lip.FACE,))
+    clothed_arm = _clothed_arm(crop, labels, cv2.erode((labels == Lip.FACE).astype(np.uint8),
+                                                       np.ones((5, 5), np.uint8)) > 0)
+    reference = cv2.erode((skin_labels & ~clothed_arm).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    capsules_legs = leg_capsules(legs, hw)
+    capsules_arms = arm_capsules(fit)
+    # where such a garment can be: its depths (not above them: the zone's widening would reach
+    # the face), across the body, along the arms and the legs; never on the head
+    zone = (_garment_zone(fit, category) & (depth >= GARMENT_ZONE[category][0])) | leg_capsules(legs, hw, scale=2.0)
+    zone &= ~head
+    old_labels = np.isin(labels, CATEGORY_REPLACES[category]) & zone
+    if category == "lower":
+        # a dress's skirt goes, its top stays: only below the waistband; a top's hem stays over
+        # the waistband, but what the parse calls a top below LONG_TOP is a dress's skirt (a
+        # one-colour dress reads as one upper garment)
+        old_labels &= ~((labels == Lip.DRESS) & (depth < WAISTBAND))
+        old_labels |= np.isin(labels, OLD_GARMENT) & (depth > LONG_TOP) & zone
+        old = old_labels
+    else:
+        old = (old_labels | clothed_arm) & zone
+    removed = cv2.dilate(old.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1,) * 2)) > 0
+    removed &= ~head & (cv2.dilate(silhouette.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    top = np.isin(labels, OLD_GARMENT) & ~old
+    shoes = np.isin(labels, SHOES)
+    removed &= ~top & ~shoes   # the rim does not eat into what stays (the top, the shoes)
+
+    # where a body is under the clothes: the legs, the hips (and for a dress the torso and arms)
+    hips = torso_region(fit, WAISTBAND - 0.15, 1.0)     # down to the hip joints; below them the legs
+    under = capsules_legs | hips | skin_labels
+    if category == "dress":
+        under |= torso_region(fit) | capsules_arms
+    under &= silhouette & ~head
+    region = removed & under
+    bg_region = removed & ~under
+
+    light, folds, read_weight, readable = fill.shading_fields(crop, old_labels & ~clothed_arm, under, fit.tl)
+    shape = body_shape(fit)
+    skin = fill.skin_fill(crop, region, reference, light + shape, fit.tl, fallback=_face_colour(crop, labels))
+    background = fill.background_fill(crop, bg_region, known=~silhouette & ~removed)
+    painted = np.zeros_like(crop)
+    painted[region] = skin[region]
+    painted[bg_region] = background[bg_region]
+    synthesised = region | bg_region
+    spread_out, _ = fill.masked_blur(painted, synthesised, max(1.0, 2 * feather))
+    painted = np.where(synthesised[..., None], painted, spread_out)
+    a = np.maximum(_soft(synthesised, feather), synthesised.astype(np.float32))[..., None]
+    base = crop * (1 - a) + painted * a
+    shading = np.exp(light + folds + (1 - read_weight) * shape).astype(np.float32)
+
+    hands = hands_mask(person, labels, fit)
+    neck = (labels == NECK) & ~clothed_arm
+    # shoes (and the feet the parse calls shoes) in front of a long hem
+    in_front = [_soft(head, feather), _soft(hands, feather), _soft(neck, feather), _soft(shoes, feather)]
+    arm_px = (np.isin(labels, ARMS) & ~clothed_arm) | (capsules_arms & old & silhouette)
+    if category == "lower":
+        # the top's hem over the waistband, its sleeves and the arms over the trousers
+        in_front.append(_soft(top | clothed_arm, feather))
+        arms_front = _soft(arm_px, feather)
+    else:
+        fade = np.clip((depth - ARM_FRONT_FROM[0]) / (ARM_FRONT_FROM[1] - ARM_FRONT_FROM[0]), 0, 1)
+        arms_front = _soft(arm_px, feather) * fade
+    front = np.maximum.reduce(in_front)
+
+    residue = _residue_candidates(crop, labels, old_labels, removed, fit)
+    body_area = float(under.sum())
+    snap = None
+    if category == "dress":
+        snap = (old_labels & torso_region(fit) & ~capsules_arms).astype(np.uint8) * 255
+    return PersonLayers(category=category, hw=hw, fit=fit, base=np.clip(base, 0, 1).astype(np.float32),
+                        snap_zone=snap, snap_arms=None, shading=shading, front=front.astype(np.float32),
+                        arms_front=arms_front.astype(np.float32), neck=_soft(neck, feather).astype(np.float32),
+                        silhouette=silhouette, synthesised=synthesised, old_region=removed,
+                        residue_candidates=residue, body_area=max(1.0, body_area), readable=readable, legs=legs,
+                        zone=zone)
 
 
 def _face_colour(crop: np.ndarray, labels: np.ndarray) -> np.ndarray | None:

@@ -75,6 +75,7 @@ CHEST_DEPTH = 0.3          # tl below the shoulders: where a sleeveless garment'
 ARMPIT_DEPTH = 0.28        # tl below the shoulders: the armpits (where a sleeveless garment's armholes end)
 ARM_TAPER = (1.0, 0.85, 0.72, 0.72)   # arm half-width at shoulder, elbow, wrist, fingertips (× the measured)
 GATHER_PAST_WRIST = 0.15   # a long sleeve may reach this far past the wrist (of the forearm) before it gathers
+SKIRT_FREE = 0.3           # tl: below the hips a dress's skirt goes from the body's width to its own over this
 
 
 @dataclass
@@ -143,8 +144,10 @@ def shoulder_spread(marks: GarmentLandmarks) -> float:
 
 
 def _body_targets(marks: GarmentLandmarks, fit: BodyFit, place: Placement, side: str, y: np.ndarray,
-                  d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(target half-width on the person, garment half-width) for garment rows y at person depths d."""
+                  d: np.ndarray, skirt_from: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(target half-width on the person, garment half-width) for garment rows y at person depths d.
+    `skirt_from` (a dress: the hips' depth, px): below it the garment's skirt hangs as cut (its
+    own frontal width), reached over SKIRT_FREE torso lengths."""
     gl, gr = marks.half_widths(y)
     g = gl if side == "left" else gr
     shoulder = marks.shoulder_left if side == "left" else marks.shoulder_right
@@ -165,6 +168,9 @@ def _body_targets(marks: GarmentLandmarks, fit: BodyFit, place: Placement, side:
     b_hem = float(fit.half(side, place.depth(hem[1])))
     t_hem = float(np.clip(place.k_app * FLAT_TO_FRONT * g_hem, b_hem, MAX_LOOSENESS * b_hem))
     lower = np.where(y > hem[1], t_hem * g / max(1.0, g_hem), lower)
+    if skirt_from is not None:
+        free = np.clip((d - skirt_from) / (SKIRT_FREE * fit.tl), 0, 1)
+        lower = (1 - free) * lower + free * place.k_app * FLAT_TO_FRONT * g
     return np.where(y < y_arm, upper, lower), g
 
 
@@ -196,7 +202,7 @@ def shoulder_drop(marks: GarmentLandmarks, fit: BodyFit, place: Placement):
 
 
 def body_map(marks: GarmentLandmarks, fit: BodyFit, place: Placement, xx: np.ndarray, yy: np.ndarray,
-             drop=None):
+             drop=None, skirt_from: float | None = None):
     """Garment (x, y) for person pixels (xx, yy) under the body's strip map."""
     a, d = fit.coords(np.stack([xx, yy], -1))
     a = a - fit.shift
@@ -208,17 +214,19 @@ def body_map(marks: GarmentLandmarks, fit: BodyFit, place: Placement, xx: np.nda
     y = place.row(d)
     xs = {}
     for side in ("left", "right"):
-        target, g = _body_targets(marks, fit, place, side, y, d)
+        target, g = _body_targets(marks, fit, place, side, y, d, skirt_from)
         xs[side] = marks.axis_x + a * g / np.maximum(target, 1e-3)
     return np.where(a < 0, xs["left"], xs["right"]), y
 
 
-def body_strain(marks: GarmentLandmarks, fit: BodyFit, place: Placement) -> float:
+def body_strain(marks: GarmentLandmarks, fit: BodyFit, place: Placement, until: float | None = None) -> float:
     """How far the body's widths bent the garment's own: 0 when its frontal width lies
-    between the body and MAX_LOOSENESS × the body from armpits to hem; else the largest
-    relative squeeze or stretch."""
-    ys = np.linspace(max(marks.armpit_left[1], marks.armpit_right[1]), marks.hem_left[1] * 0.5
-                     + marks.hem_right[1] * 0.5, 8)
+    between the body and MAX_LOOSENESS × the body from armpits to hem (a dress: to the depth
+    `until`, its skirt hangs free); else the largest relative squeeze or stretch."""
+    hem_y = marks.hem_left[1] * 0.5 + marks.hem_right[1] * 0.5
+    if until is not None:
+        hem_y = min(hem_y, float(place.row(until)))
+    ys = np.linspace(max(marks.armpit_left[1], marks.armpit_right[1]), hem_y, 8)
     d = place.depth(ys)
     worst = 0.0
     for side, g in zip(("left", "right"), marks.half_widths(ys)):
@@ -611,10 +619,12 @@ def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: 
 
 
 def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
-               snap_zone: np.ndarray | None = None, snap_arms: np.ndarray | None = None
-               ) -> tuple[list[WarpedPart], dict]:
-    """The garment's parts on the person, and the fit's measures."""
+               snap_zone: np.ndarray | None = None, snap_arms: np.ndarray | None = None,
+               category: str = "upper") -> tuple[list[WarpedPart], dict]:
+    """The garment's parts on the person (a top, or a dress: a top whose body goes on to its
+    hem, its skirt free below the hips), and the fit's measures."""
     marks = analysis.marks
+    skirt_from = fit.tl if category == "dress" else None
     place = placement(marks, fit)
     # the smallest copy of the photo that is still not magnified much on the person
     level = max([f for f in SOURCE_LEVELS if place.k * f <= MAX_MAGNIFICATION] or [min(SOURCE_LEVELS)])
@@ -631,7 +641,7 @@ def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
     drop = shoulder_drop(marks, fit, place)
     if window is not None:
         map_x, map_y, _ = _grid_maps(window, step, lambda xy: np.stack(body_map(marks, fit, place, xy[:, 0],
-                                                                                xy[:, 1], drop), 1))
+                                                                                xy[:, 1], drop, skirt_from), 1))
         maps = _fixed_maps(map_x, map_y, level)
         rgb, a = _remap(sources[PART_BODY], maps)
         body_part = WarpedPart(PART_BODY, window, rgb, a)
@@ -662,9 +672,12 @@ def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
     measures = {
         "matte_confidence": analysis.confidence,
         "landmark_confidence": marks.confidence,
-        "fit_strain": max(body_strain(marks, fit, place), gathered - 0.3 if gathered > 0.3 else 0.0),
+        "fit_strain": max(body_strain(marks, fit, place, skirt_from), gathered - 0.3 if gathered > 0.3 else 0.0),
         "person_turn": abs(fit.turn),
     }
+    if category == "dress":
+        # where its hem lands (torso lengths below the neck): a dress read as a top ends at the hips
+        measures["hem_depth"] = float(place.depth(marks.bottom_y)) / fit.tl
     return parts, measures
 
 
@@ -735,8 +748,13 @@ class LandmarkWarp(DeclaresWeights):
         measures, all_parts = [], []
         for garment, given, name in zip(garments_bgr, masks, names):
             garment, given = _bounded(garment, given)
-            analysis = analysed_garment(garment, given, name)
-            parts, m = warp_parts(analysis, layers.fit, hw, layers.snap_zone, layers.snap_arms)
+            if category == "lower":
+                from models.geometric.lower import analysed_lower, warp_lower   # it builds on this module
+                analysis, shape = analysed_lower(garment, given, name)
+                parts, m = warp_lower(analysis, shape, layers.fit, layers.legs, hw)
+            else:
+                analysis = analysed_garment(garment, given, name)
+                parts, m = warp_parts(analysis, layers.fit, hw, layers.snap_zone, layers.snap_arms, category)
             measures.append(m)
             all_parts.append(parts)
         return LazyWarpedGarments(images=None, masks=None, measures=measures, parts=all_parts, hw=hw,

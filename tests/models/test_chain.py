@@ -89,6 +89,27 @@ def test_declared_weights_are_every_stages_files_once():
         "pose_landmark_full.tflite", "selfie_segmentation.tflite", "face_detection_short_range.tflite"}
 
 
-def test_render_takes_upper_garments_only_for_now():
-    with pytest.raises(BadInputError, match="garment category 'lower'"):
-        chain.render(None, [np.zeros((64, 64, 3), np.uint8)], category="lower")
+def test_render_refuses_an_unknown_category():
+    with pytest.raises(BadInputError, match="garment category 'hat'"):
+        chain.render(None, [np.zeros((64, 64, 3), np.uint8)], category="hat")
+
+
+def test_categories_the_seed_does_not_render_go_to_the_geometric_warp_and_render():
+    """auto mode: CP-VTON's GMM/TOM render tops only; a lower garment or a dress gets the
+    geometric warp and render (the person's own stages stay); seed mode refuses them."""
+    from models.geometric.compositor import GeometricCompositor
+    from models.geometric.warp import LandmarkWarp
+
+    class SeedStage:
+        chain = "seed"
+
+    stage = {"pose": SeedStage(), "parsing": SeedStage(), "warp": SeedStage(), "render": SeedStage()}
+    assert chain.category_stages(stage, "upper", "auto") is stage
+    for category in ("lower", "dress"):
+        swapped = chain.category_stages(stage, category, "auto")
+        assert isinstance(swapped["warp"], LandmarkWarp) and isinstance(swapped["render"], GeometricCompositor)
+        assert swapped["pose"] is stage["pose"] and swapped["parsing"] is stage["parsing"]
+        with pytest.raises(BadInputError, match="renders upper garments only"):
+            chain.category_stages(stage, category, "seed")
+    geometric = {"warp": LandmarkWarp(), "render": GeometricCompositor()}
+    assert chain.category_stages(geometric, "dress", "geometric") is geometric

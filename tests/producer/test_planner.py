@@ -88,3 +88,58 @@ def test_an_output_prefix_no_composite_fits_under_is_refused_before_planning(sto
     st = storage_for(bucket)
     with pytest.raises(keys.InvalidKeyError, match="TRYON_OUTPUT_PREFIX"):
         build_plan(st, batch_settings(bucket, output_prefix="o" * 700 + "/"), "r", force=False, chain="v1")
+
+
+def test_the_plan_reads_each_garment_category_and_reports_unknown_ones(storage_for, bucket, batch_settings):
+    """Layout folder, else x-amz-meta-category, else upper; an unknown value is listed under
+    `invalid` with its reason and never planned. Changing a garment's category (its metadata,
+    same bytes) makes its pairs stale."""
+    st = storage_for(bucket)
+    st.put("customers/alice.jpg", b"photo", "image/jpeg")
+    st.put("catalogue/lower/jeans.png", b"jeans", "image/png")
+    st.put("catalogue/dress.png", b"a dress", "image/png", {"category": "dress"})
+    st.put("catalogue/tee.png", b"tee", "image/png")
+    st.put("catalogue/hat.png", b"hat", "image/png", {"category": "hat"})
+    plan = build_plan(st, batch_settings(bucket), "r", force=False, chain="v1")
+    assert [(g.key, g.category) for g in plan.garments] == [
+        ("catalogue/dress.png", "dress"), ("catalogue/lower/jeans.png", "lower"), ("catalogue/tee.png", "upper")]
+    assert plan.invalid == [{"key": "catalogue/hat.png", "reason": "'catalogue/hat.png': unknown garment category "
+                                                                   "'hat' (x-amz-meta-category; expected upper, "
+                                                                   "lower, dress)"}]
+    # the dress rendered as planned is current; recategorised (metadata only) it is stale
+    fp = plan.fingerprint(0, 0)
+    st.put("tryon/alice/dress.jpg", b"jpg", "image/jpeg", {"tryon-fingerprint": fp})
+    assert 0 not in garments_to_render(st, plan, 0)
+    st.put("catalogue/dress.png", b"a dress", "image/png", {"category": "upper"})
+    replanned = build_plan(st, batch_settings(bucket), "r2", force=False, chain="v1")
+    assert replanned.garments[0].category == "upper"
+    assert 0 in garments_to_render(st, replanned, 0)
+
+
+def test_a_garment_whose_metadata_s3_will_not_give_is_planned_with_its_category_unread(storage_for, bucket,
+                                                                                       batch_settings):
+    """A HEAD answered with an error after botocore's retries (chaos: an object that answers 503
+    forever) must not abort the run: the garment is planned with its category unread (None),
+    its pairs are never judged up to date, and the worker reads the category from the object
+    it downloads or fails the pairs with the S3 error."""
+    import botocore.exceptions
+
+    st = storage_for(bucket)
+    st.put("customers/alice.jpg", b"photo", "image/jpeg")
+    st.put("catalogue/tee.png", b"tee", "image/png")
+    st.put("catalogue/lower/jeans.png", b"jeans", "image/png")
+
+    class Unavailable(type(st)):
+        def head(self, key):
+            if key == "catalogue/tee.png":
+                raise botocore.exceptions.ClientError({"Error": {"Code": "503", "Message": "Slow Down"}}, "HeadObject")
+            return super().head(key)
+
+    flaky = Unavailable(st.client, st.bucket)
+    plan = build_plan(flaky, batch_settings(bucket), "r", force=False, chain="v1")
+    assert [(g.key, g.category) for g in plan.garments] == [("catalogue/lower/jeans.png", "lower"),
+                                                             ("catalogue/tee.png", None)]
+    assert plan.invalid == []
+    assert type(plan).from_json(plan.to_json()).garments[1].category is None
+    st.put("tryon/alice/tee.jpg", b"jpg", "image/jpeg", {"tryon-fingerprint": plan.fingerprint(0, 1)})
+    assert 1 in garments_to_render(st, plan, 0)

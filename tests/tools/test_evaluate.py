@@ -186,3 +186,38 @@ def test_upper_garments_follow_the_manifests_categories(tmp_path):
                                          "garments/dress.jpg,dress\n")
     items = ev.upper_garments(folder, "wild")
     assert [g.label for g in items] == ["wild:top"] and items[0].mask == folder / "cloth_mask" / "top.jpg"
+
+
+def test_cross_product_of_lower_garments_and_dresses(tryon_data, tmp_path):
+    """The cross product per category: a half-body dataset photo is refused for a lower
+    garment and a dress (with the reason), a full-body customer is rendered, nothing
+    crashes; the lower garment's footprint is compared with the person's own trousers; the
+    category's contact sheets are written."""
+    from models.contract import ChainOptions
+    from models.geometric.blazepose import BlazePose
+
+    wild = tryon_data.parent / "catalogue_wild"
+    if not (wild / "persons" / "051962_0.jpg").exists():
+        pytest.skip(f"{wild}: the shared full-body photos are absent")
+    if not BlazePose.available():
+        pytest.skip("the geometric chain's weights are absent (run `make models`)")
+    persons = [p for p in ev.person_items(tryon_data, "tryon") if p.name == "000001_0"] + \
+              [p for p in ev.person_items(wild, "wild") if p.name == "051962_0"]
+    options = ChainOptions(mode="geometric")
+    prepared: dict = {}
+    lower = [g for g in ev.category_garments(wild, "wild", "lower") if g.name == "051946_1"]
+    dresses = [g for g in ev.category_garments(wild, "wild", "dress") if g.name == "053319_1"]
+    assert lower and dresses and not ev.category_garments(tryon_data, "tryon", "lower")   # the dataset's are tops
+    result = ev.cross_product(persons, lower, tmp_path, options, category="lower", prepared=prepared, log=lambda *_: 0)
+    assert result["counts"] == {"pairs": 2, "rendered": 1, "flagged": result["counts"]["flagged"], "refused": 1,
+                                "crashed": 0}
+    assert list(result["refused_by_reason"]) == ["too little of the body for a lower garment: the knees are not "
+                                                 "in the photo (it needs the hips and knees)"]
+    iou = result["footprint_iou"]
+    assert iou["gt"]["pairs"] == 0                     # no ground-truth parse shows a renderable lower body
+    assert iou["chain"]["pairs"] == 1 and iou["chain"]["mean"] > 0.5   # the man's own jeans
+    result = ev.cross_product(persons, dresses, tmp_path, options, category="dress", prepared=prepared,
+                              log=lambda *_: 0)
+    assert result["counts"]["rendered"] == 1 and result["counts"]["crashed"] == 0
+    for name in ("cross_product_lower.png", "cross_product_lower_wild.png", "cross_product_dress.json"):
+        assert (tmp_path / name).is_file(), name

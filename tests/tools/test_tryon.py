@@ -145,3 +145,25 @@ def test_cli_defaults_to_auto_like_the_batch_system_and_says_which_stages_ran(tr
     last = run.stdout.strip().splitlines()[-1]
     assert "(chain auto: " in last and "pose=" in last and "render=" in last, last
     assert out.exists()
+
+
+def test_cli_category_lower_and_dress_on_a_full_body_photo(tryon_data, tmp_path):
+    """--category: a lower garment and a dress on a full-body customer (geometric chain);
+    the seed chain refuses them before loading anything (CP-VTON renders tops only)."""
+    from models.geometric.blazepose import BlazePose
+
+    wild = tryon_data.parent / "catalogue_wild"
+    if not (wild / "persons" / "051962_0.jpg").exists():
+        pytest.skip(f"{wild}: the shared full-body photos are absent")
+    if not BlazePose.available():
+        pytest.skip("the geometric chain's weights are absent (run `make models`)")
+    person = wild / "persons" / "051962_0.jpg"
+    for category, garment in (("lower", "051946_1.jpg"), ("dress", "053319_1.jpg")):
+        out = tmp_path / f"{category}.png"
+        run = _cli(person, wild / "garments" / garment, "-o", out, "--chain", "geometric", "--category", category)
+        assert run.returncode == 0, run.stderr
+        assert cv2.imread(str(out)).shape == cv2.imread(str(person)).shape
+    run = _cli(person, wild / "garments" / "053319_1.jpg", "-o", tmp_path / "x.png", "--chain", "seed",
+               "--category", "dress")
+    assert run.returncode == 2 and "renders upper garments only" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

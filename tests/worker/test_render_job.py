@@ -67,13 +67,15 @@ class _Chain:
     holding a garment named in `bad`, as models.chain does with a garment it cannot use."""
 
     def __init__(self, bad=(), stop_at_call: int | None = None):
-        self.bad, self.stop_at_call, self.render_calls = set(bad), stop_at_call, []
+        self.bad, self.stop_at_call, self.render_calls, self.categories = set(bad), stop_at_call, [], []
 
     def prepare_person(self, photo, name=None):
         return _person()
 
-    def render(self, person, images, names=None):
+    def render(self, person, images, names=None, category="upper"):
         self.render_calls.append(list(names))
+        if category not in self.categories:
+            self.categories.append(category)
         if len(self.render_calls) == self.stop_at_call:
             raise SoftTimeLimitExceeded()  # as Celery's soft time limit interrupts a task
         for name in names:
@@ -127,6 +129,33 @@ def test_a_rejected_batch_is_rendered_garment_by_garment_so_only_the_bad_one_fai
                                   ["catalogue/b.png"], ["catalogue/c.png"], ["catalogue/d.png", "catalogue/e.png"]]
 
 
+def test_a_garment_planned_with_its_category_unread_takes_the_downloaded_objects(s3):
+    """The planner could not read a garment's metadata: the worker reads the category from the
+    object it downloads (a value that is no category fails the pair with the reason)."""
+    png = cv2.imencode(".png", np.full((100, 80, 3), 200, np.uint8))[1].tobytes()
+    s3.put("catalogue/a.png", png, "image/png", {"category": "dress"})
+    s3.put("catalogue/b.png", png, "image/png", {"category": "hat"})
+    s3.put("catalogue/c.png", png, "image/png")
+    todo = [PairToRender(i, f"catalogue/{g}.png", f"tryon/x/{g}.jpg", None) for i, g in enumerate("abc")]
+    results = {}
+    garments = fetch_garments(s3, todo, 10 ** 6, results, "catalogue/")
+    assert [(g.pair.garment, g.pair.category) for g in garments] == [(0, "dress"), (2, "upper")]
+    assert results[1]["status"] == "failed" and "unknown garment category 'hat'" in results[1]["reason"]
+
+
+def test_render_batches_render_one_category_per_call():
+    """Garments of several categories: each chain.render call gets one category (the
+    category's framing and layers), every garment still gets its composite."""
+    garments = [GarmentInput(PairToRender(i, f"catalogue/{g}.png", f"tryon/x/{g}.jpg", c), "e",
+                             np.zeros((8, 8, 3), np.uint8))
+                for i, (g, c) in enumerate([("a", "upper"), ("b", "lower"), ("c", "upper"), ("d", "dress")])]
+    chain = _Chain()
+    out = list(render_batches(chain, _person(), garments, batch_size=8))
+    assert sorted(g.pair.garment for g, c, _ in out if c is not None) == [0, 1, 2, 3]
+    assert chain.categories == ["upper", "lower", "dress"]
+    assert chain.render_calls == [["catalogue/a.png", "catalogue/c.png"], ["catalogue/b.png"], ["catalogue/d.png"]]
+
+
 def test_write_composite_uploads_a_jpeg_with_its_fingerprint_and_returns_the_index_record(s3):
     customer = PreparedCustomer("customers/ann.png", "c-etag", _person(), cached=False, seconds=0.5)
     garment = GarmentInput(PairToRender(2, "catalogue/c.png", "tryon/ann/c.jpg"), "g-etag", np.zeros((8, 8, 3), np.uint8))
@@ -137,7 +166,8 @@ def test_write_composite_uploads_a_jpeg_with_its_fingerprint_and_returns_the_ind
     assert s3.get("tryon/ann/c.jpg").body[:2] == b"\xff\xd8"
     assert result["status"] == "rendered" and result["etag"] == head["etag"] and result["timings"]["person"] == 0.5
     assert record == {"fingerprint": fp, "etag": head["etag"], "chain": "v1", "customer_etag": "c-etag",
-                      "garment_etag": "g-etag"}
+                      "garment_etag": "g-etag", "category": "upper"}
+    assert head["metadata"]["tryon-category"] == "upper"
     # the QA verdict travels with the composite (its metadata) and into the run's report (the result)
     assert head["metadata"]["tryon-qa"] == "ok" and result["qa"] == {"status": "ok", "reasons": []}
     flagged = _composite(100)

@@ -134,3 +134,54 @@ def drawn_shirt(sleeves: str = "short", colour=(40, 60, 190), length: float = 1.
     height = max(size[0], int(hem) + 30)
     image, _ = draw(pts, outline, colour=colour, size=(height, size[1]))
     return image
+
+
+# --- a drawn full-body person: what lower garments and dresses need -------------------------
+TOP_RGB = (30, 160, 40)
+SHOE_RGB = (30, 30, 30)
+
+
+def drawn_full_body(h: int = 512, w: int = 384, hips: float = 1.0, seed: int = 0) -> Person:
+    """A person standing straight, seen whole (head to shoes), with its LIP parse: a green top
+    (5) from the shoulders to just below the waist, blue trousers (9) down to the ankles, bare
+    arms (14/15), shoes (18/19), face, hair, neck. `hips` widens the hips and thighs (a build
+    parameter, not a sex). Keypoints in the 192×256 grid."""
+    s = h / 256
+    kp = {0: (96, 22), 1: (96, 42), 2: (72, 44), 5: (120, 44), 3: (66, 76), 4: (64, 106), 6: (126, 76),
+          7: (128, 106), 8: (96 - 11 * hips, 118), 11: (96 + 11 * hips, 118), 9: (84, 176), 12: (108, 176),
+          10: (82, 232), 13: (110, 232), 14: (93, 18), 15: (99, 18)}
+    keypoints = np.zeros((18, 3), np.float32)
+    for i, (x, y) in kp.items():
+        keypoints[i] = (x, y, 1)
+    P = {i: np.array(v, np.float64) * s for i, v in kp.items()}
+    labels = np.zeros((h, w), np.uint8)
+    # trousers: the hips and two legs to the ankles
+    hip_poly = np.array([P[2] + (2 * s, 52 * s), P[5] + (-2 * s, 52 * s), P[11] + (6 * s * hips, 8 * s),
+                         P[8] + (-6 * s * hips, 8 * s)])
+    cv2.fillConvexPoly(labels, np.round(hip_poly).astype(np.int32), 9)
+    for hip, knee, ankle in ((P[8], P[9], P[10]), (P[11], P[12], P[13])):
+        _segment(labels, hip, knee, 8 * s * hips, 9)
+        _segment(labels, knee, ankle, 7 * s, 9)
+        cv2.ellipse(labels, (int(ankle[0]), int(ankle[1] + 6 * s)), (int(8 * s), int(4 * s)), 0, 0, 360,
+                    18 if hip is P[8] else 19, -1)
+    # the top over the torso, to just below the waist
+    top_poly = np.array([P[2] + (-3 * s, -2 * s), P[5] + (3 * s, -2 * s), P[5] + (1 * s, 62 * s),
+                         P[2] + (-1 * s, 62 * s)])
+    cv2.fillConvexPoly(labels, np.round(top_poly).astype(np.int32), 5)
+    cv2.rectangle(labels, (int(92 * s), int(30 * s)), (int(100 * s), int(43 * s)), 10, -1)   # neck
+    cv2.ellipse(labels, (int(96 * s), int(22 * s)), (int(8 * s), int(10 * s)), 0, 0, 360, 13, -1)
+    cv2.ellipse(labels, (int(96 * s), int(15 * s)), (int(9 * s), int(6 * s)), 0, 180, 360, 2, -1)
+    for (sh, el, wr), label in (((2, 3, 4), 15), ((5, 6, 7), 14)):
+        _segment(labels, P[sh], P[el], 5 * s, label)
+        _segment(labels, P[el], P[wr], 4 * s, label)
+    rng = np.random.default_rng(seed)
+    colours = {0: BACKGROUND_RGB, 2: HAIR_RGB, 5: TOP_RGB, 9: PANTS_RGB, 10: SKIN_RGB, 13: SKIN_RGB,
+               14: SKIN_RGB, 15: SKIN_RGB, 18: SHOE_RGB, 19: SHOE_RGB}
+    rgb = np.zeros((h, w, 3), np.float32)
+    for label, colour in colours.items():
+        rgb[labels == label] = colour
+    rgb += rng.normal(0, 6, (h, w, 1)).astype(np.float32) * (labels > 0)[..., None]
+    rgb = cv2.GaussianBlur(np.clip(rgb, 0, 255), (0, 0), 0.7)
+    photo = np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8)[..., ::-1])
+    parse = cv2.resize(labels, (w // 2, h // 2), interpolation=cv2.INTER_NEAREST)
+    return Person(photo=photo, crop_box=(0, 0, w, h), keypoints=keypoints, parse=parse)

@@ -124,4 +124,4 @@ def test_layers_are_cached_by_content_and_other_categories_refused():
     other = drawn_person(top_rgb=(200, 30, 30))
     assert person_layers(other, "upper", HW) is not a
     with pytest.raises(BadInputError, match="category"):
-        build_layers(p, "lower", HW)
+        build_layers(p, "hat", HW)
