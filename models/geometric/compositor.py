@@ -33,7 +33,7 @@ import numpy as np
 from models.contract import Person, WarpedGarments
 from models.geometric.garment import PART_BACK, PART_BODY
 from models.geometric.layers import PersonLayers, person_layers
-from models.geometric.warp import WarpedPart
+from models.geometric.warp import LazyWarpedGarments, WarpedPart
 from models.weights import DeclaresWeights
 
 OUTSIDE_ALLOWANCE = 0.35   # of the true half shoulder span: how far a loose garment may stand off the silhouette
@@ -144,7 +144,9 @@ class GeometricCompositor(DeclaresWeights):
         return cls()
 
     def render(self, person: Person, warped: WarpedGarments, category: str = "upper") -> list[np.ndarray]:
-        h, w = warped.masks.shape[1:3]
+        # the warp's own working size (reading .masks would flatten every garment's parts: a
+        # full-frame footprint per pair that nothing here uses)
+        h, w = warped._hw if isinstance(warped, LazyWarpedGarments) else warped.masks.shape[1:3]
         layers = person_layers(person, category, (h, w))
         results = []
         parts_list = warped.parts or [None] * len(warped.masks)
