@@ -597,12 +597,12 @@ def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: 
                  1, 1)
     grown = cv2.bitwise_and(cv2.dilate(part.alpha, kernel), z)
     alpha = cv2.max(part.alpha, grown)
-    if np.array_equal(alpha, part.alpha):
+    new = alpha > part.alpha
+    if not new.any():
         return part
     # colour under the grown rim: a normalised blur of the garment's colour (its edge's colour),
     # made only round the new pixels and, the blur being wide, at 1/f of the size (a smooth fill:
     # the same to within a grey level or two, at a tenth of the full-size blur's cost)
-    new = alpha > part.alpha
     sigma = max(1.0, r / 2)
     f = max(1, int(sigma // 2))
     bx, by, bw, bh = cv2.boundingRect(new.view(np.uint8))
@@ -611,8 +611,10 @@ def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: 
     sx0, sy0 = max(0, bx - m), max(0, by - m)
     sx1, sy1 = min(w, bx + bw + m), min(h, by + bh + m)
     sub = np.s_[sy0:sy1, sx0:sx1]
-    a = part.float_alpha()[sub]
-    premult = part.float_rgb()[sub] * a[..., None]
+    a = part.alpha[sub]
+    a = a if a.dtype == np.float32 else np.multiply(a, 1 / 255, dtype=np.float32)
+    premult = cv2.multiply(part.rgb[sub], cv2.merge([a] * 3), dtype=cv2.CV_32F,
+                           scale=1 / 255 if part.rgb.dtype == np.uint8 else 1)
     sh, sw = a.shape
     small = (max(1, -(-sw // f)), max(1, -(-sh // f)))
     if f > 1:
