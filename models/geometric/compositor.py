@@ -34,6 +34,7 @@ from models.contract import Person, WarpedGarments
 from models.geometric.garment import PART_BACK, PART_BODY
 from models.geometric.layers import PersonLayers, person_layers
 from models.geometric.warp import LazyWarpedGarments, WarpedPart
+from models.masks import dilate_wide
 from models.weights import DeclaresWeights
 
 OUTSIDE_ALLOWANCE = 0.35   # of the true half shoulder span: how far a loose garment may stand off the silhouette
@@ -67,8 +68,7 @@ def pair_prep(layers: PersonLayers) -> PairPrep:
     cached = getattr(layers, "_pair_prep", None)
     if cached is None:
         r = max(1, int(round(OUTSIDE_ALLOWANCE * layers.fit.ds_true)))
-        near = cv2.dilate(layers.silhouette.astype(np.uint8), cv2.getStructuringElement(
-            cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+        near = dilate_wide(layers.silhouette, r)
         visible = (1 - layers.front) / 255
         keep_body = visible * (1 - layers.arms_front)
         cached = PairPrep(shade3=cv2.merge([layers.shading / 255] * 3).astype(np.float32),
