@@ -571,8 +571,9 @@ def _remap(source: np.ndarray, maps) -> tuple[np.ndarray | None, np.ndarray]:
     out = cv2.remap(source, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if out.ndim == 2:
         return None, out
-    rgb, alpha = out[..., :3], out[..., 3]
-    return rgb, alpha
+    # contiguous planes (cvtColor / extractChannel: SIMD), not strided views of the RGBA: every
+    # later use (the shade multiply, the reach-out's copy) would copy a view element by element
+    return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), cv2.extractChannel(out, 3)
 
 
 def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: np.ndarray | None = None
@@ -595,8 +596,13 @@ def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: 
         kernel = np.zeros((2 * r + 1, 2 * r + 1), np.uint8)
         cv2.line(kernel, tuple(int(v) for v in np.round(r - r * across)), tuple(int(v) for v in np.round(r + r * across)),
                  1, 1)
-    grown = cv2.bitwise_and(cv2.dilate(part.alpha, kernel), z)
-    alpha = cv2.max(part.alpha, grown)
+    # grown only over the zone (its bounding box, widened by the reach: the rest is cut anyway)
+    zx, zy, zw, zh = cv2.boundingRect(z)
+    h, w = z.shape
+    gx0, gy0, gx1, gy1 = max(0, zx - r - 1), max(0, zy - r - 1), min(w, zx + zw + r + 1), min(h, zy + zh + r + 1)
+    box = np.s_[gy0:gy1, gx0:gx1]
+    alpha = part.alpha.copy()
+    alpha[box] = cv2.max(alpha[box], cv2.bitwise_and(cv2.dilate(part.alpha[box], kernel), z[box]))
     new = alpha > part.alpha
     if not new.any():
         return part
@@ -607,7 +613,6 @@ def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: 
     f = max(1, int(sigma // 2))
     bx, by, bw, bh = cv2.boundingRect(new.view(np.uint8))
     m = int(np.ceil(4 * sigma)) + f
-    h, w = new.shape
     sx0, sy0 = max(0, bx - m), max(0, by - m)
     sx1, sy1 = min(w, bx + bw + m), min(h, by + bh + m)
     sub = np.s_[sy0:sy1, sx0:sx1]
