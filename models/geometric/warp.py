@@ -404,7 +404,11 @@ class SleeveMap:
         half_out = np.maximum(half, np.interp(sigma, *self.outer_reach)) if self.outer_reach is not None else half
         return half, half_out
 
-    def map(self, xy: np.ndarray) -> np.ndarray:
+    def map(self, xy: np.ndarray, grid_hw: tuple[int, int] | None = None) -> np.ndarray:
+        """(x, y, weight) in the flat sleeve for person points xy. With `grid_hw` (xy is a
+        row-major grid of that shape) the garment point is computed only where a grid cell
+        round it has some weight: elsewhere the resized weight is exactly 0 (the part's alpha
+        is 0 there whatever the map says) and the map is left at (-1, -1), off the photo."""
         sigma, tau = curve_coords(self.pts, self.arc, xy, self.outer_sign)
         # the target half-widths vary along the arm only: tabulated along it, read per pixel
         table = np.linspace(sigma.min(), sigma.max(), 256) if len(sigma) else np.zeros(2)
@@ -413,11 +417,16 @@ class SleeveMap:
         nu = tau / half
         w = np.clip((nu + 1) / 2, -1.0, 2.0)
         t = self._t(sigma, w)
-        g = self.garment_point(t, w)
         # far off the arm, or above the seam, nothing of the sleeve may land (the map
         # extrapolates there, and would smear the sleeve's outline): a weight falling to 0 just
         # past the sleeve's edges and its seam (smooth, as the coarse map is resized)
         weight = np.clip((SLEEVE_EDGE_FADE[1] - np.abs(nu)) / (SLEEVE_EDGE_FADE[1] - SLEEVE_EDGE_FADE[0]), 0, 1) * np.clip(1 + t / 0.06, 0, 1)
+        if grid_hw is None:
+            return np.column_stack([self.garment_point(t, w), weight])
+        seen = cv2.dilate((weight > 0).reshape(grid_hw).astype(np.uint8), np.ones((3, 3), np.uint8)).ravel() > 0
+        g = np.full((len(xy), 2), -1.0)
+        if seen.any():
+            g[seen] = self.garment_point(t[seen], w[seen])
         return np.column_stack([g, weight])
 
 
@@ -463,17 +472,19 @@ def sleeve_map(marks: GarmentLandmarks, fit: BodyFit, place: Placement, side: st
 
 
 # --- sampling ---------------------------------------------------------------------------------------
-def _grid_maps(window: tuple[int, int, int, int], step: int, fn):
+def _grid_maps(window: tuple[int, int, int, int], step: int, fn, shaped: bool = False):
     """cv2.remap maps of a window (x0, y0, x1, y1) from `fn(xy (M,2)) → garment (M,2)` (or (M,3):
     x, y and a weight for the part's alpha) evaluated every `step` px (at the coarse cells'
-    centres) and resized: (map_x, map_y, weight or None)."""
+    centres) and resized: (map_x, map_y, weight or None). `shaped`: fn also takes the grid's
+    (rows, columns)."""
     x0, y0, x1, y1 = window
     w, h = x1 - x0, y1 - y0
     gw, gh = max(2, -(-w // step)), max(2, -(-h // step))
     xs = x0 + (np.arange(gw) + 0.5) * w / gw - 0.5
     ys = y0 + (np.arange(gh) + 0.5) * h / gh - 0.5
     gx, gy = np.meshgrid(xs, ys)
-    g = fn(np.stack([gx.ravel(), gy.ravel()], 1))
+    xy = np.stack([gx.ravel(), gy.ravel()], 1)
+    g = fn(xy, (gh, gw)) if shaped else fn(xy)
     g = g.reshape(gh, gw, g.shape[1]).astype(np.float32)
     dense = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
     return dense[..., 0], dense[..., 1], (dense[..., 2] if g.shape[2] > 2 else None)
@@ -677,7 +688,7 @@ def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
                                pts[:, 1].max() + pad), hw)
         if window is None:
             continue
-        map_x, map_y, weight = _grid_maps(window, max(2, hw[0] // SLEEVE_GRID_STEP), sm.map)
+        map_x, map_y, weight = _grid_maps(window, max(2, hw[0] // SLEEVE_GRID_STEP), sm.map, shaped=True)
         rgb, a = _remap(sources[PART_OF_SIDE[side]], _fixed_maps(map_x, map_y, level))
         a = cv2.multiply(a, weight, dtype=cv2.CV_8U)
         sleeve_part = WarpedPart(PART_OF_SIDE[side], window, rgb, a)
