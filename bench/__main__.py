@@ -33,12 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--garments", type=int, default=16, help="batch bench: garments (M)")
     ap.add_argument("--sample-pairs", type=int, default=4,
                     help="pairs timed for the one-process-per-pair baseline (its rate per pair is flat)")
+    ap.add_argument("--pair-persons", type=int, default=3, help="pair part: persons (shared photos, largest first)")
+    ap.add_argument("--pair-garments", type=int, default=8, help="pair part: garments (one render batch of them)")
     ap.add_argument("--quick", action="store_true", help="2 reps, 2×4 pairs: a smoke run, not for figures")
-    ap.add_argument("--only", default="onnx,precision,stages,batch",
-                    help="comma-separated parts to run: onnx, precision, stages, batch")
+    ap.add_argument("--only", default="pair,onnx,precision,stages,batch",
+                    help="comma-separated parts to run: pair, onnx, precision, stages, batch")
     args = ap.parse_args(argv)
     if args.quick:
         args.reps, args.customers, args.garments, args.sample_pairs = 2, 2, 4, 2
+        args.pair_persons, args.pair_garments = 1, 4
     parts = set(args.only.split(","))
 
     log = lambda *a: print(*a, flush=True)  # noqa: E731
@@ -48,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"bench on {results['machine']['cpu']} — {results['machine']['usable_cores']} usable cores, "
         f"load {results['machine']['load_average_at_start']}")
 
+    if "pair" in parts:  # first: one thread, before the parts that load the big networks
+        from bench.pair import bench_pair
+        _section("pair", lambda: bench_pair(args.reps, args.pair_persons, args.pair_garments, log=log), results, log)
     if "onnx" in parts:
         from bench.onnx_nets import bench_onnx
         _section("onnx", lambda: bench_onnx(args.reps, args.threads, log=log), results, log)

@@ -181,9 +181,10 @@ def bench_batch(customers: int, garments: int, sample_pairs: int, threads: int, 
 
         for vname, venv in chosen.items():
             log(f" variant {vname}")
+            # 1 process × 1 thread (what one more worker process adds is measured against it);
             # 1 process using every core; one process per core (the worker's default); and one
             # per core each with a thread per core (OpenCV's and onnxruntime's own default).
-            layouts = ((1, threads), (threads, 1), (threads, threads)) if threads > 1 else ((1, 1),)
+            layouts = ((1, 1), (1, threads), (threads, 1), (threads, threads)) if threads > 1 else ((1, 1),)
             for processes, t in layouts:
                 try:
                     row = system_run(stack, storage, client, s, processes, t, venv, len(all_pairs), log)
@@ -238,13 +239,17 @@ def _headline(result: dict) -> None:
         if not runs:
             continue
         best = max(runs, key=lambda r: r["pairs_per_s"])
-        one = [r for r in runs if r["processes"] == 1]
+        single = [r for r in runs if r["processes"] == 1 and r["threads"] == 1]
+        threaded = [r for r in runs if r["processes"] == 1 and r["threads"] > 1]
         per_core = [r for r in runs if r["processes"] > 1 and r["threads"] == 1]
         fig = {"best_config": best["config"], "pairs_per_s": best["pairs_per_s"],
                "dispatch_overhead": best["dispatch_overhead"],
                "peak_rss_mb": max((r["peak_rss_mb"] or 0) for r in runs) or None,
-               "scaling_2_vs_1_process": (per_core[0]["pairs_per_s"] / one[0]["pairs_per_s"]
-                                          if one and one[0]["pairs_per_s"] and per_core else None)}
+               # one worker process more: processes × 1 thread against 1 × 1
+               "scaling_2_vs_1_process": (per_core[0]["pairs_per_s"] / single[0]["pairs_per_s"]
+                                          if single and single[0]["pairs_per_s"] and per_core else None),
+               "processes_vs_threads": (per_core[0]["pairs_per_s"] / threaded[0]["pairs_per_s"]
+                                        if threaded and threaded[0]["pairs_per_s"] and per_core else None)}
         for b in ("sample", "loop"):
             if "pairs_per_s" in base.get(b, {}):
                 fig[f"speedup_vs_{b}"] = best["pairs_per_s"] / base[b]["pairs_per_s"]

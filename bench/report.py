@@ -42,7 +42,114 @@ def summarise(results: dict) -> dict:
         "onnx_memory": onnx.get("memory"),
         "seed_precision": precision_summary(results.get("precision")),
         "stages": stage_rows(results),
+        "pair_summary": pair_summary(results.get("pair")),
+        "targets": targets(results),
     }
+
+
+def pair_summary(pair: dict | None) -> dict | None:
+    """The per-pair headline: ms per pair, the floor, their ratio, the steps, per person and
+    per garment (None where the part did not run)."""
+    if not pair or "per_pair_ms" not in pair:
+        return pair
+    person = pair["per_person"]["summary"]
+    return {"per_pair_ms": round(pair["per_pair_ms"], 1), "per_pair_min_ms": round(pair["pairs"]["per_pair"]["min_ms"], 1),
+            "floor_ms": round(pair["floor_ms"], 1), "floor_multiple": round(pair["floor_multiple"], 2),
+            "steps_ms": {k: round(v["median_ms"], 1) for k, v in pair["pairs"]["steps"].items()},
+            "per_person_s": {"pose_parsing": round(person["prepare_person_s"]["median"], 2),
+                             "layers": round(person["layers_s"]["median"], 2)},
+            "person_bytes": person["person_bytes"], "layers_compact_bytes": person["layers_compact_bytes"],
+            "per_garment_s": round(pair["per_garment"]["median_s"], 2),
+            "render_batch": pair["pairs"]["batch"], "load_average": pair.get("load_average")}
+
+
+# Issue 12's targets: (key, label, target, direction: "max" = at most, "min" = at least, unit)
+TARGETS = [
+    ("per_pair_ms", "per pair, geometric, 1024×768 photos, one thread (CPU ms)", 60.0, "max", "ms"),
+    ("floor_multiple", "per pair ÷ floor (remap + blend + JPEG, same size and run)", 3.0, "max", "×"),
+    ("speedup_vs_sample", "batch vs one process per pair (the sample's way)", 20.0, "min", "×"),
+    ("speedup_vs_loop", "batch vs in-process loop, 16 garments per customer", 2.0, "min", "×"),
+    ("dispatch_overhead", "dispatch overhead (best layout)", 0.10, "max", ""),
+    ("peak_rss_mb", "peak RSS per worker process", 1536.0, "max", "MB"),
+    ("scaling_2_vs_1_process", "2 worker processes × 1 thread vs 1 × 1", 1.8, "min", "×"),
+]
+
+
+def targets(results: dict) -> list[dict]:
+    """Each target measured against its threshold, per chain variant for the batch figures;
+    `met` is None where the figure was not measured (part not run, or failed)."""
+    pair = results.get("pair") or {}
+    batch = results.get("batch") or {}
+    quick = (results.get("settings") or {}).get("quick")
+    rows = []
+    for key, label, target, direction, unit in TARGETS:
+        sources = [("geometric", pair.get(key))] if key in ("per_pair_ms", "floor_multiple") else [
+            (variant, figures.get(key)) for variant, figures in (batch.get("by_variant") or {}).items()] or [
+            ("geometric", None)]
+        for variant, value in sources:
+            met = None if value is None else (value <= target if direction == "max" else value >= target)
+            note = ""
+            if key == "speedup_vs_loop" and batch.get("garments") not in (None, 16):
+                note = f"measured at {batch.get('garments')} garments per customer, not 16"
+            if quick:
+                note = (note + "; " if note else "") + "--quick: a smoke run, not a measurement"
+            rows.append({"target": label, "key": key, "variant": variant, "measured": value, "threshold": target,
+                         "direction": direction, "unit": unit, "met": met, "note": note})
+    return rows
+
+
+def _value(x, unit: str) -> str:
+    if x is None:
+        return "—"
+    if unit == "":
+        return f"{x:.1%}"
+    return f"{x:.0f} {unit}" if unit == "MB" else f"{x:.1f} {unit}" if unit == "ms" else f"{x:.2f}{unit}"
+
+
+def target_lines(rows: list[dict]) -> list[str]:
+    lines = [f"{'target':64s} {'chain':18s} {'measured':>10s} {'target':>10s}  verdict"]
+    for r in rows:
+        bound = ("≤ " if r["direction"] == "max" else "≥ ") + _value(r["threshold"], r["unit"])
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[r["met"]]
+        if r["met"] is not None and r["measured"] is not None:
+            ratio = r["measured"] / r["threshold"]
+            verdict += f" ({ratio:.2f} of the target)"
+        lines.append(f"{r['target']:64s} {r['variant']:18s} {_value(r['measured'], r['unit']):>10s} {bound:>10s}  "
+                     f"{verdict}" + (f"  [{r['note']}]" if r["note"] else ""))
+    return lines
+
+
+def pair_lines(pair: dict | None) -> list[str]:
+    if not pair:
+        return []
+    if "error" in pair:
+        return ["", f"per pair: {pair['error']}"]
+    fl, pp = pair["floor"], pair["pairs"]
+    lines = ["", f"per pair, geometric chain, one thread, render batch {pp['batch']} × {pp['persons']} persons "
+                 f"(load average {pair.get('load_average')}); CPU time of the thread, wall in brackets",
+             f"floor at {fl['hw'][1]}×{fl['hw'][0]}: remap {fl['remap']['median_ms']:.1f} + blend "
+             f"{fl['blend']['median_ms']:.1f} + JPEG q{fl['jpeg_quality']} {fl['encode']['median_ms']:.1f} = "
+             f"{fl['whole']['median_ms']:.1f} ms (min {fl['whole']['min_ms']:.1f}; wall {fl['whole']['wall_median_ms']:.1f})",
+             f"per pair {pp['per_pair']['median_ms']:.1f} ms (min {pp['per_pair']['min_ms']:.1f}; wall "
+             f"{pp['per_pair']['wall_median_ms']:.1f}) = {pair['floor_multiple']:.1f}× the floor",
+             f"{'step (per pair, CPU)':32s} {'median ms':>9s} {'min ms':>7s} {'share':>6s}"]
+    total = sum(s["median_ms"] for s in pp["steps"].values()) or 1
+    for step, s in pp["steps"].items():
+        lines.append(f"{step:32s} {s['median_ms']:9.1f} {s['min_ms']:7.1f} {s['median_ms'] / total:6.0%}")
+    lines.append(f"{'sum of the steps':32s} {total:9.1f}")
+    person = pair["per_person"]["summary"]
+    if person:
+        lines.append(f"per person (median of {len(pair['per_person']['rows'])}): pose + parsing "
+                     f"{person['prepare_person_s']['median']:.2f} s (cached in Redis as Person, "
+                     f"{person['person_bytes']['median'] / 1e3:.0f} KB: {person['person_bytes']['min'] / 1e3:.0f}–"
+                     f"{person['person_bytes']['max'] / 1e3:.0f}), layers {person['layers_s']['median']:.2f} s "
+                     f"(in-process cache only; compact PNG/uint8 {person['layers_compact_bytes']['median'] / 1e3:.0f} KB: "
+                     f"{person['layers_compact_bytes']['min'] / 1e3:.0f}–{person['layers_compact_bytes']['max'] / 1e3:.0f}, "
+                     f"decoded in {person['layers_decode_s']['median'] * 1000:.0f} ms)")
+    garment = pair["per_garment"]
+    lines.append(f"per garment (analysis, matte, part sources; in-process cache by content): median "
+                 f"{garment['median_s']:.2f} s ({garment['min_s']:.2f}–{garment['max_s']:.2f})")
+    return lines
 
 
 def precision_summary(precision: dict | None) -> dict | None:
@@ -108,6 +215,7 @@ def table(results: dict) -> str:
         lines.append("peak RSS of a fresh process, one net loaded and run at batch "
                      f"{memory[0]['batch']}: " + ", ".join(
                          f"{m['net']} {m['engine']} {m.get('rss_peak_mb', '?')} MB" for m in memory))
+    lines += pair_lines(results.get("pair"))
     lines += precision_lines(results.get("precision"))
     batch = results.get("batch") or {}
     if batch.get("runs"):
@@ -125,8 +233,9 @@ def table(results: dict) -> str:
                              + (f"  {r['error']}" if r.get("error") else f"  ({r.get('pairs')} pairs)"))
         for vname, f in (batch.get("by_variant") or {}).items():
             lines.append(f"{vname}: best {f['best_config']}, {_fmt(f.get('speedup_vs_sample'), '.1f')}× vs (a), "
-                         f"{_fmt(f.get('speedup_vs_loop'), '.2f')}× vs (b); 2×1 vs 1×2 "
-                         f"{_fmt(f.get('scaling_2_vs_1_process'), '.2f')}×; compute-bound ceiling "
+                         f"{_fmt(f.get('speedup_vs_loop'), '.2f')}× vs (b); 2×1 vs 1×1 "
+                         f"{_fmt(f.get('scaling_2_vs_1_process'), '.2f')}×, 2×1 vs 1×2 "
+                         f"{_fmt(f.get('processes_vs_threads'), '.2f')}×; compute-bound ceiling "
                          f"{_fmt(f.get('compute_bound_pairs_per_s'), '.2f')} pairs/s "
                          f"(= {_fmt(f.get('speedup_vs_sample_bound'), '.1f')}× vs (a))")
     elif batch.get("error"):
@@ -135,4 +244,6 @@ def table(results: dict) -> str:
                   f"vs in-process loop: {_fmt(results.get('speedup_vs_loop'), '.2f')}×  "
                   f"dispatch overhead: {_fmt(results.get('dispatch_overhead'), '.1%')}  "
                   f"peak RSS/worker: {_fmt(results.get('peak_rss_mb'), '.0f')} MB"]
+    if results.get("targets"):
+        lines += ["", "targets (issue 12)"] + target_lines(results["targets"])
     return "\n".join(lines)

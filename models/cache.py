@@ -22,8 +22,10 @@ _ALL: "weakref.WeakSet[ContentCache]" = weakref.WeakSet()
 
 
 def content_key(arrays: Iterable[np.ndarray | None]) -> bytes:
-    """16-byte digest of the arrays' shapes, dtypes and bytes (None counts as a distinct value)."""
-    digest = hashlib.blake2b(digest_size=16)
+    """16-byte digest of the arrays' shapes, dtypes and bytes (None counts as a distinct value).
+    SHA-256 (truncated): OpenSSL's runs on the CPU's SHA instructions, ~3× blake2b's speed here,
+    and a batch hashes every garment photo of every pair (keys never leave the process)."""
+    digest = hashlib.sha256()
     for array in arrays:
         if array is None:
             digest.update(b"none;")
@@ -31,7 +33,7 @@ def content_key(arrays: Iterable[np.ndarray | None]) -> bytes:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.shape}{array.dtype};".encode())
         digest.update(array.data)
-    return digest.digest()
+    return digest.digest()[:16]
 
 
 class ContentCache:

@@ -180,6 +180,18 @@ def reframe(person: Person, box: tuple[int, int, int, int]) -> Person:
     box = tuple(int(v) for v in box)
     if box == tuple(person.crop_box):
         return person
+    # once per (person, box): every render call of a chunk frames the same cached Person, and
+    # the view keeps its per-person layers (models.geometric.layers memoises them on it)
+    memo = person.__dict__.setdefault("_reframed", {})
+    key = (box, person.name, id(person.photo))
+    if key not in memo:
+        if len(memo) >= 4:
+            memo.pop(next(iter(memo)))
+        memo[key] = _reframe(person, box)
+    return memo[key]
+
+
+def _reframe(person: Person, box: tuple[int, int, int, int]) -> Person:
     ax0, ay0, ax1, ay1 = person.crop_box
     bx0, by0, bx1, by1 = box
     # keypoints: grid of A → photo pixels → grid of B

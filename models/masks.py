@@ -79,6 +79,20 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), _disc(radius)) > 0
 
 
+WIDE = 24   # px: from this radius on, a dilation by a disc is made by a distance transform
+
+
+def dilate_wide(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Dilation by a disc of `radius` pixels, for radii where cv2.dilate is slow (its time grows
+    with the disc's radius: 0.7 s at 127 px on a 1024-px crop): beyond WIDE, the pixels within
+    radius + ½ of the mask by the Euclidean distance transform (about 20 ms at any radius) — a
+    superset of `dilate`'s digital ellipse by at most one pixel along its outline. Bool out."""
+    if radius <= WIDE:
+        return dilate(mask, radius)
+    outside = (np.asarray(mask) == 0).astype(np.uint8)
+    return cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) <= radius + 0.5
+
+
 def thin_part(region: np.ndarray, max_half_width: float) -> np.ndarray:
     """`region` without its parts thicker than 2·max_half_width: a morphological opening with a
     disc of that radius finds them (they are widened by a pixel so no seam is left). The opening

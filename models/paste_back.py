@@ -30,6 +30,9 @@ def paste_back(photo_bgr: np.ndarray, crop_box: tuple[int, int, int, int], tryon
     if (h, w) != (box_h, box_w):
         interp = cv2.INTER_CUBIC if box_w * box_h > w * h else cv2.INTER_AREA
         tryon = cv2.resize(tryon, (box_w, box_h), interpolation=interp)
-    patch = np.clip(np.rint(tryon[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] * 255.0), 0, 255).astype(np.uint8)
+    # in place on one temporary (the same values as clip(rint(x·255)); fewer full-size allocations)
+    patch = np.multiply(tryon[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0], np.float32(255.0))
+    np.rint(patch, out=patch)
+    patch = np.clip(patch, 0, 255, out=patch).astype(np.uint8)
     out[iy0:iy1, ix0:ix1] = cv2.cvtColor(patch, cv2.COLOR_RGB2BGR)
     return out

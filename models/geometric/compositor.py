@@ -37,7 +37,8 @@ import numpy as np
 from models.contract import Person, WarpedGarments
 from models.geometric.garment import PART_BACK, PART_BODY
 from models.geometric.layers import PersonLayers, person_layers
-from models.geometric.warp import WarpedPart
+from models.geometric.warp import LazyWarpedGarments, WarpedPart
+from models.masks import dilate_wide
 from models.weights import DeclaresWeights
 
 OUTSIDE_ALLOWANCE = 0.35   # of the true half shoulder span: how far a loose garment may stand off the silhouette
@@ -63,6 +64,7 @@ class PairPrep:
     keep_body: np.ndarray     # (h,w) float32, over 255: and 1 − arms in front of the body
     keep_back: np.ndarray     # (h,w) float32, over 255: and behind the neck
     outside: np.ndarray       # (h,w) bool: off the body (beyond the silhouette and an allowance)
+    shadow_depth: np.ndarray  # (h,w) float32: the contact shadow's depth on the body, 0 off it
     synth_total: float
     residue_total: float
 
@@ -71,14 +73,15 @@ def pair_prep(layers: PersonLayers) -> PairPrep:
     cached = getattr(layers, "_pair_prep", None)
     if cached is None:
         r = max(1, int(round(OUTSIDE_ALLOWANCE * layers.fit.ds_true)))
-        near = cv2.dilate(layers.silhouette.astype(np.uint8), cv2.getStructuringElement(
-            cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+        near = dilate_wide(layers.silhouette, r)
         visible = (1 - layers.front) / 255
         keep_body = visible * (1 - layers.arms_front)
         cached = PairPrep(shade3=cv2.merge([layers.shading / 255] * 3).astype(np.float32),
                           visible=visible.astype(np.float32), keep_body=keep_body.astype(np.float32),
                           keep_back=(keep_body * (1 - layers.neck)).astype(np.float32),
-                          outside=~near, synth_total=float(layers.synthesised.sum()),
+                          outside=~near, shadow_depth=np.where(layers.silhouette, np.float32(CONTACT_SHADOW[1]),
+                                                               np.float32(0)),
+                          synth_total=float(layers.synthesised.sum()),
                           residue_total=float(layers.residue_candidates.sum()))
         layers._pair_prep = cached
     return cached
@@ -115,15 +118,21 @@ def composite_one(layers: PersonLayers, parts: list) -> tuple[np.ndarray, dict]:
         shadow = np.vstack([np.zeros((shift, shadow.shape[1]), np.float32), shadow[:-shift]])
     shadow = np.maximum(shadow - small.astype(np.float32) / 255, 0)
     shadow = cv2.resize(shadow, (w, h), interpolation=cv2.INTER_LINEAR)
-    out[win] *= (1 - CONTACT_SHADOW[1] * shadow * layers.silhouette[win])[..., None]
+    out[win] = cv2.multiply(out[win], cv2.merge([cv2.subtract(1.0, cv2.multiply(shadow, prep.shadow_depth[win]))] * 3))
     coverage = np.zeros((h, w), np.float32)
     for p in sorted(parts, key=lambda p: ORDER.get(p.part, 2)):
-        px0, py0, px1, py1 = p.window
+        # only where the part has alpha (the back collar's is a small piece of the body's window)
+        bx, by, bw, bh = cv2.boundingRect((p.alpha > 0).view(np.uint8))
+        if bw == 0 or bh == 0:
+            continue
+        own = np.s_[by:by + bh, bx:bx + bw]
+        px0, py0 = p.window[0] + bx, p.window[1] + by
+        px1, py1 = px0 + bw, py0 + bh
         win = np.s_[py0:py1, px0:px1]
         keep = prep.keep_body if p.part == PART_BODY else prep.keep_back if p.part == PART_BACK else prep.visible
         scale = 255.0 if p.alpha.dtype == np.float32 else 1.0      # uint8 parts: the 1/255 is in the factors
-        a = cv2.multiply(p.alpha, keep[win], dtype=cv2.CV_32F, scale=scale)
-        colour = cv2.multiply(p.rgb, prep.shade3[win], dtype=cv2.CV_32F, scale=scale)
+        a = cv2.multiply(p.alpha[own], keep[win], dtype=cv2.CV_32F, scale=scale)
+        colour = cv2.multiply(p.rgb[own], prep.shade3[win], dtype=cv2.CV_32F, scale=scale)
         out[win] = cv2.blendLinear(colour, out[win], a, cv2.subtract(1.0, a))
         sub = np.s_[py0 - y0:py1 - y0, px0 - x0:px1 - x0]
         coverage[sub] = cv2.max(coverage[sub], a)
@@ -157,7 +166,9 @@ class GeometricCompositor(DeclaresWeights):
         return cls()
 
     def render(self, person: Person, warped: WarpedGarments, category: str = "upper") -> list[np.ndarray]:
-        h, w = warped.masks.shape[1:3]
+        # the warp's own working size (reading .masks would flatten every garment's parts: a
+        # full-frame footprint per pair that nothing here uses)
+        h, w = warped._hw if isinstance(warped, LazyWarpedGarments) else warped.masks.shape[1:3]
         layers = person_layers(person, category, (h, w))
         results = []
         parts_list = warped.parts or [None] * len(warped.masks)

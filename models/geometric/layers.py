@@ -42,6 +42,7 @@ from models.contract import REPR_H, REPR_W, BadInputError, Person
 from models.geometric import fill
 from models.labels import (ARMS, LEG_CHAINS, LEGS, LOWER_GARMENT, NECK, OLD_GARMENT, SHOES, SKIN, Coco,
                            Lip)
+from models.masks import dilate_wide
 
 # Which labels each garment category takes off the person (a lower garment takes a dress's
 # skirt too: only below the waistband, GARMENT_ZONE).
@@ -421,7 +422,7 @@ def _garment_zone(fit: BodyFit, category: str) -> np.ndarray:
     lo, hi = GARMENT_ZONE[category]
     torso = torso_region(fit, lo, hi)
     r = max(1, int(round(GARMENT_ZONE_WIDTH * fit.ds_true)))
-    torso = cv2.dilate(torso.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+    torso = dilate_wide(torso, r)
     return torso | arm_capsules(fit, scale=2.5)
 
 
@@ -512,7 +513,7 @@ def hands_mask(person: Person, labels: np.ndarray, fit: BodyFit) -> np.ndarray:
         size = max(2.0, float(np.linalg.norm(tip - wrist)))
         hull = cv2.convexHull(np.round(pts).astype(np.int32))
         cv2.fillConvexPoly(canvas, hull, 1)
-        canvas = cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(0.45 * size) + 1,) * 2))
+        canvas = dilate_wide(canvas, int(0.45 * size)).astype(np.uint8)
     return (canvas > 0) & np.isin(labels, ARMS + (Lip.GLOVE,))
 
 
@@ -828,8 +829,7 @@ def _residue_candidates(crop, labels, old_labels, removed, fit) -> np.ndarray:
                                         cv2.KMEANS_PP_CENTERS)
     counts = np.bincount(lab_labels.ravel(), minlength=3)
     centres = centres[counts > 0.15 * len(samples)]
-    near = cv2.dilate(removed.astype(np.uint8), cv2.getStructuringElement(
-        cv2.MORPH_ELLIPSE, (2 * int(0.3 * fit.ds) + 1,) * 2)) > 0
+    near = dilate_wide(removed, int(0.3 * fit.ds))
     candidates = near & ~removed & np.isin(labels, (Lip.BACKGROUND, NECK, Lip.SKIN) + ARMS)
     if not candidates.any():
         return candidates

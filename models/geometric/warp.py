@@ -412,7 +412,11 @@ class SleeveMap:
         half_out = np.maximum(half, np.interp(sigma, *self.outer_reach)) if self.outer_reach is not None else half
         return half, half_out
 
-    def map(self, xy: np.ndarray) -> np.ndarray:
+    def map(self, xy: np.ndarray, grid_hw: tuple[int, int] | None = None) -> np.ndarray:
+        """(x, y, weight) in the flat sleeve for person points xy. With `grid_hw` (xy is a
+        row-major grid of that shape) the garment point is computed only where a grid cell
+        round it has some weight: elsewhere the resized weight is exactly 0 (the part's alpha
+        is 0 there whatever the map says) and the map is left at (-1, -1), off the photo."""
         sigma, tau = curve_coords(self.pts, self.arc, xy, self.outer_sign)
         # the target half-widths vary along the arm only: tabulated along it, read per pixel
         table = np.linspace(sigma.min(), sigma.max(), 256) if len(sigma) else np.zeros(2)
@@ -421,11 +425,16 @@ class SleeveMap:
         nu = tau / half
         w = np.clip((nu + 1) / 2, -1.0, 2.0)
         t = self._t(sigma, w)
-        g = self.garment_point(t, w)
         # far off the arm, or above the seam, nothing of the sleeve may land (the map
         # extrapolates there, and would smear the sleeve's outline): a weight falling to 0 just
         # past the sleeve's edges and its seam (smooth, as the coarse map is resized)
         weight = np.clip((SLEEVE_EDGE_FADE[1] - np.abs(nu)) / (SLEEVE_EDGE_FADE[1] - SLEEVE_EDGE_FADE[0]), 0, 1) * np.clip(1 + t / 0.06, 0, 1)
+        if grid_hw is None:
+            return np.column_stack([self.garment_point(t, w), weight])
+        seen = cv2.dilate((weight > 0).reshape(grid_hw).astype(np.uint8), np.ones((3, 3), np.uint8)).ravel() > 0
+        g = np.full((len(xy), 2), -1.0)
+        if seen.any():
+            g[seen] = self.garment_point(t[seen], w[seen])
         return np.column_stack([g, weight])
 
 
@@ -471,17 +480,19 @@ def sleeve_map(marks: GarmentLandmarks, fit: BodyFit, place: Placement, side: st
 
 
 # --- sampling ---------------------------------------------------------------------------------------
-def _grid_maps(window: tuple[int, int, int, int], step: int, fn):
+def _grid_maps(window: tuple[int, int, int, int], step: int, fn, shaped: bool = False):
     """cv2.remap maps of a window (x0, y0, x1, y1) from `fn(xy (M,2)) → garment (M,2)` (or (M,3):
     x, y and a weight for the part's alpha) evaluated every `step` px (at the coarse cells'
-    centres) and resized: (map_x, map_y, weight or None)."""
+    centres) and resized: (map_x, map_y, weight or None). `shaped`: fn also takes the grid's
+    (rows, columns)."""
     x0, y0, x1, y1 = window
     w, h = x1 - x0, y1 - y0
     gw, gh = max(2, -(-w // step)), max(2, -(-h // step))
     xs = x0 + (np.arange(gw) + 0.5) * w / gw - 0.5
     ys = y0 + (np.arange(gh) + 0.5) * h / gh - 0.5
     gx, gy = np.meshgrid(xs, ys)
-    g = fn(np.stack([gx.ravel(), gy.ravel()], 1))
+    xy = np.stack([gx.ravel(), gy.ravel()], 1)
+    g = fn(xy, (gh, gw)) if shaped else fn(xy)
     g = g.reshape(gh, gw, g.shape[1]).astype(np.float32)
     dense = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
     return dense[..., 0], dense[..., 1], (dense[..., 2] if g.shape[2] > 2 else None)
@@ -579,8 +590,9 @@ def _remap(source: np.ndarray, maps) -> tuple[np.ndarray | None, np.ndarray]:
     out = cv2.remap(source, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if out.ndim == 2:
         return None, out
-    rgb, alpha = out[..., :3], out[..., 3]
-    return rgb, alpha
+    # contiguous planes (cvtColor / extractChannel: SIMD), not strided views of the RGBA: every
+    # later use (the shade multiply, the reach-out's copy) would copy a view element by element
+    return cv2.cvtColor(out, cv2.COLOR_RGBA2RGB), cv2.extractChannel(out, 3)
 
 
 def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: np.ndarray | None = None
@@ -603,19 +615,43 @@ def snap_to_footprint(part: WarpedPart, zone: np.ndarray, reach: float, across: 
         kernel = np.zeros((2 * r + 1, 2 * r + 1), np.uint8)
         cv2.line(kernel, tuple(int(v) for v in np.round(r - r * across)), tuple(int(v) for v in np.round(r + r * across)),
                  1, 1)
-    grown = cv2.bitwise_and(cv2.dilate(part.alpha, kernel), z)
-    alpha = cv2.max(part.alpha, grown)
-    if np.array_equal(alpha, part.alpha):
+    # grown only over the zone (its bounding box, widened by the reach: the rest is cut anyway)
+    zx, zy, zw, zh = cv2.boundingRect(z)
+    h, w = z.shape
+    gx0, gy0, gx1, gy1 = max(0, zx - r - 1), max(0, zy - r - 1), min(w, zx + zw + r + 1), min(h, zy + zh + r + 1)
+    box = np.s_[gy0:gy1, gx0:gx1]
+    alpha = part.alpha.copy()
+    alpha[box] = cv2.max(alpha[box], cv2.bitwise_and(cv2.dilate(part.alpha[box], kernel), z[box]))
+    new = alpha > part.alpha
+    if not new.any():
         return part
-    # colour under the grown rim: a normalised blur of the garment's colour (its edge's colour)
-    a = part.float_alpha()
-    rgb = part.float_rgb()
+    # colour under the grown rim: a normalised blur of the garment's colour (its edge's colour),
+    # made only round the new pixels and, the blur being wide, at 1/f of the size (a smooth fill:
+    # the same to within a grey level or two, at a tenth of the full-size blur's cost)
     sigma = max(1.0, r / 2)
-    num = cv2.GaussianBlur(rgb * a[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(a, (0, 0), sigma)[..., None]
-    filled = np.clip(num / np.maximum(den, 1e-3) * 255, 0, 255).astype(np.uint8)
-    new = (alpha > part.alpha)[..., None]
-    return WarpedPart(part.part, part.window, np.where(new, filled, part.rgb), alpha)
+    f = max(1, int(sigma // 2))
+    bx, by, bw, bh = cv2.boundingRect(new.view(np.uint8))
+    m = int(np.ceil(4 * sigma)) + f
+    sx0, sy0 = max(0, bx - m), max(0, by - m)
+    sx1, sy1 = min(w, bx + bw + m), min(h, by + bh + m)
+    sub = np.s_[sy0:sy1, sx0:sx1]
+    a = part.alpha[sub]
+    a = a if a.dtype == np.float32 else np.multiply(a, 1 / 255, dtype=np.float32)
+    premult = cv2.multiply(part.rgb[sub], cv2.merge([a] * 3), dtype=cv2.CV_32F,
+                           scale=1 / 255 if part.rgb.dtype == np.uint8 else 1)
+    sh, sw = a.shape
+    small = (max(1, -(-sw // f)), max(1, -(-sh // f)))
+    if f > 1:
+        premult = cv2.resize(premult, small, interpolation=cv2.INTER_AREA)
+        a = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
+    num = cv2.GaussianBlur(premult, (0, 0), sigma / f)
+    den = cv2.GaussianBlur(a, (0, 0), sigma / f)[..., None]
+    filled = num / np.maximum(den, 1e-3) * 255
+    if f > 1:
+        filled = cv2.resize(filled, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    rgb = part.rgb.copy()
+    rgb[sub][new[sub]] = np.clip(filled[new[sub]], 0, 255).astype(np.uint8)
+    return WarpedPart(part.part, part.window, rgb, alpha)
 
 
 def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
@@ -662,7 +698,7 @@ def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
                                pts[:, 1].max() + pad), hw)
         if window is None:
             continue
-        map_x, map_y, weight = _grid_maps(window, max(2, hw[0] // SLEEVE_GRID_STEP), sm.map)
+        map_x, map_y, weight = _grid_maps(window, max(2, hw[0] // SLEEVE_GRID_STEP), sm.map, shaped=True)
         rgb, a = _remap(sources[PART_OF_SIDE[side]], _fixed_maps(map_x, map_y, level))
         a = cv2.multiply(a, weight, dtype=cv2.CV_8U)
         sleeve_part = WarpedPart(PART_OF_SIDE[side], window, rgb, a)

@@ -68,3 +68,16 @@ def test_thin_part_agrees_with_an_opening_by_a_disc():
     kept = thin_part(strip_and_blob, 10)
     # (a disc's opening leaves a square's corners: so does thin_part)
     assert kept[20:180, 10:18].all() and kept[60:140, 100:180].mean() < 0.02
+
+
+def test_dilate_wide_is_the_disc_dilation_within_a_pixel_of_its_outline():
+    from models.masks import dilate, dilate_wide
+
+    mask = np.zeros((300, 240), bool)
+    mask[100:180, 90:150] = True
+    mask[250, 30] = True
+    for radius in (10, 40):
+        exact, wide = dilate(mask, radius), dilate_wide(mask, radius)
+        assert (wide & ~exact).sum() <= 0.02 * exact.sum() and not (exact & ~wide).any()
+        assert np.array_equal(dilate_wide(mask, radius) & ~dilate(mask, radius + 1), np.zeros_like(mask))
+    assert not dilate_wide(np.zeros((50, 50), bool), 40).any()
