@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -196,23 +195,13 @@ def bench_batch(customers: int, garments: int, sample_pairs: int, threads: int, 
             # Baselines on the same machine, same inputs, all cores for the one process.
             base_env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRYON_")}, **venv,
                         **thread_env(threads), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-            base = {}
-            try:
-                base["sample"] = sample_baseline(sample_subset, work / "sample-out", base_env)
-                log(f"  baseline one process per pair: {base['sample']['pairs_per_s']:.3f} pairs/s "
-                    f"({base['sample']['pairs']} pairs, {base['sample']['wall_s']:.1f} s)")
-            except Exception as exc:  # noqa: BLE001
-                base["sample"] = {"error": f"{type(exc).__name__}: {exc}"}
-                log(f"  baseline sample FAILED: {exc}")
+            base = {"sample": _baseline("one process per pair", "sample",
+                                        lambda: sample_baseline(sample_subset, work / "sample-out", base_env), log)}
             saved = dict(os.environ)
             try:
                 os.environ.update(venv)
-                base["loop"] = _in_process_loop(spread, work / "loop-out", venv)
-                log(f"  baseline in-process loop: {base['loop']['pairs_per_s']:.3f} pairs/s "
-                    f"({base['loop']['pairs']} pairs, {base['loop']['wall_s']:.1f} s)")
-            except Exception as exc:  # noqa: BLE001
-                base["loop"] = {"error": f"{type(exc).__name__}: {exc}"}
-                log(f"  baseline loop FAILED: {exc}")
+                base["loop"] = _baseline("in-process loop", "loop",
+                                         lambda: _in_process_loop(spread, work / "loop-out", venv), log)
             finally:
                 os.environ.clear()
                 os.environ.update(saved)
@@ -220,6 +209,17 @@ def bench_batch(customers: int, garments: int, sample_pairs: int, threads: int, 
 
     _headline(result)
     return result
+
+
+def _baseline(what: str, name: str, measure, log=print) -> dict:
+    """One baseline's figures, logged; a baseline that fails is recorded with its error."""
+    try:
+        figures = measure()
+    except Exception as exc:  # noqa: BLE001
+        log(f"  baseline {name} FAILED: {exc}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    log(f"  baseline {what}: {figures['pairs_per_s']:.3f} pairs/s ({figures['pairs']} pairs, {figures['wall_s']:.1f} s)")
+    return figures
 
 
 def _in_process_loop(pairs, out_dir: Path, venv: dict) -> dict:

@@ -80,30 +80,24 @@ def main(argv=None) -> int:
             print(f"chaos: {nc} customers × {ng} garments, servers in {workdir}", flush=True)
             clean, baseline = scenarios.clean_run(stack, nc, ng)
             record(clean)
-            if "worker_killed" in wanted:
-                record(scenarios.worker_killed(stack, nc, ng, baseline))
-            if "whole_worker_killed" in wanted:
-                record(scenarios.whole_worker_killed(stack, nc, ng, baseline))
-            if "redis_restarted" in wanted:
-                record(scenarios.redis_restarted(stack, nc, ng, baseline))
-            if "redis_link_cut" in wanted:
-                record(scenarios.redis_link_cut(stack, nc, ng, baseline, cut_seconds=60))
-            if "s3_faults" in wanted:
-                record(scenarios.s3_faults(stack, nc, ng, baseline))
-            if "s3_object_unavailable" in wanted:
-                record(scenarios.s3_object_unavailable(stack))
-            if "readonly_then_fixed" in wanted:
-                record(scenarios.readonly_then_fixed(stack))
-            if "racing_producers" in wanted:
-                record(scenarios.racing_producers(stack))
-            if "over_long_keys" in wanted:
-                record(scenarios.over_long_keys(stack))
-            if "colliding_keys" in wanted:
-                record(scenarios.colliding_keys(stack))
-            if "tiff_bomb" in wanted:
-                record(scenarios.tiff_bomb(stack))
-            if "bad_inputs" in wanted:
-                record(scenarios.bad_input_runs(stack, n_good_garments=2))
+            # In this order; each scenario's arguments (the big runs are compared with the clean one).
+            runs = {
+                "worker_killed": lambda: scenarios.worker_killed(stack, nc, ng, baseline),
+                "whole_worker_killed": lambda: scenarios.whole_worker_killed(stack, nc, ng, baseline),
+                "redis_restarted": lambda: scenarios.redis_restarted(stack, nc, ng, baseline),
+                "redis_link_cut": lambda: scenarios.redis_link_cut(stack, nc, ng, baseline, cut_seconds=60),
+                "s3_faults": lambda: scenarios.s3_faults(stack, nc, ng, baseline),
+                "s3_object_unavailable": lambda: scenarios.s3_object_unavailable(stack),
+                "readonly_then_fixed": lambda: scenarios.readonly_then_fixed(stack),
+                "racing_producers": lambda: scenarios.racing_producers(stack),
+                "over_long_keys": lambda: scenarios.over_long_keys(stack),
+                "colliding_keys": lambda: scenarios.colliding_keys(stack),
+                "tiff_bomb": lambda: scenarios.tiff_bomb(stack),
+                "bad_inputs": lambda: scenarios.bad_input_runs(stack, n_good_garments=2),
+            }
+            for name, run in runs.items():
+                if name in wanted:
+                    record(run())
             if "security" in wanted:
                 buckets = [b["Name"] for b in stack.s3_direct().list_buckets()["Buckets"]]
                 record(scenarios.security(stack, buckets))

@@ -20,3 +20,4 @@ def chain_ready():
     except Exception as e:  # ImportError (stage pending), MissingWeightsError (run `make models`)
         pytest.skip(f"the try-on chain does not run here ({type(e).__name__}: {e}); run `make models`")
     return opts.fingerprint()
+

@@ -9,15 +9,13 @@ own pairs, with a readable reason, and the worker carries on.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 
 from scripts import demo_inputs
+from tests.support.producer_cli import produce as run_producer
 from worker.plan import fingerprint
 from worker.storage import Storage
 
@@ -44,15 +42,8 @@ def e2e(stack, worker_proc, s3_client, storage_for, chain_ready):
 
 
 def produce(e2e, *extra) -> tuple[int, str, dict]:
-    out = subprocess.run([sys.executable, "-m", "producer", "--bucket", e2e["bucket"], "--wait", "--timeout", "300",
-                          *extra], env=e2e["stack"].env, capture_output=True, text=True, timeout=400)
-    m = re.search(r"^run (\S+): (\d+) to render, (\d+) skipped \(up to date\), (\d+) invalid", out.stdout, re.M)
-    assert m, f"producer output:\n{out.stdout}\n{out.stderr}"
-    report = e2e["storage"].get_json(f"runs/{m.group(1)}/report.json")
-    assert report is not None, out.stdout + out.stderr
-    e2e["runs"].append(m.group(1))
-    counts = {"run": m.group(1), "to_render": int(m.group(2)), "skipped": int(m.group(3)), "invalid": int(m.group(4))}
-    return out.returncode, out.stdout, {"counts": counts, "report": report}
+    rc, out, counts, report = run_producer(e2e, *extra)
+    return rc, out, {"counts": counts, "report": report}
 
 
 def composites(st: Storage) -> dict[str, str]:

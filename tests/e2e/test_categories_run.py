@@ -13,9 +13,6 @@ category (its metadata only, same bytes) re-renders exactly its pairs.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -23,6 +20,7 @@ import numpy as np
 import pytest
 
 from scripts import demo_inputs
+from tests.support.producer_cli import produce as run_producer
 from worker.plan import fingerprint
 
 pytestmark = pytest.mark.slow
@@ -64,13 +62,8 @@ def shop(stack, worker_proc, s3_client, storage_for, chain_runs):
 
 
 def produce(shop, *extra) -> tuple[int, str, dict]:
-    out = subprocess.run([sys.executable, "-m", "producer", "--bucket", shop["bucket"], "--wait", "--timeout", "600",
-                          *extra], env=shop["stack"].env, capture_output=True, text=True, timeout=700)
-    m = re.search(r"^run (\S+): (\d+) to render", out.stdout, re.M)
-    assert m, f"producer output:\n{out.stdout}\n{out.stderr}"
-    report = shop["storage"].get_json(f"runs/{m.group(1)}/report.json")
-    assert report is not None, out.stdout + out.stderr
-    return out.returncode, out.stdout, report
+    rc, out, _, report = run_producer(shop, *extra, timeout=600)
+    return rc, out, report
 
 
 def test_every_category_renders_through_the_batch_system(shop):

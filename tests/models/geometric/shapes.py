@@ -106,17 +106,7 @@ def drawn_person(arms: str = "down", top_rgb=(30, 160, 40), sleeves: str = "shor
     if arms == "crossed":   # the right forearm (and hand) in front of the top
         _segment(labels, P[3], P[4], 7 * s, 15 if sleeves != "long" else 5)
         cv2.circle(labels, tuple(int(v) for v in P[4] + (P[4] - P[3]) * 0.25), int(8 * s), 15, -1)
-    rng = np.random.default_rng(seed)
-    colours = {0: BACKGROUND_RGB, 2: HAIR_RGB, 5: top_rgb, 9: PANTS_RGB, 10: SKIN_RGB, 13: SKIN_RGB,
-               14: SKIN_RGB, 15: SKIN_RGB}
-    rgb = np.zeros((h, w, 3), np.float32)
-    for label, colour in colours.items():
-        rgb[labels == label] = colour
-    rgb += rng.normal(0, 6, (h, w, 1)).astype(np.float32) * (labels > 0)[..., None]
-    rgb = cv2.GaussianBlur(np.clip(rgb, 0, 255), (0, 0), 0.7)
-    photo = np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8)[..., ::-1])
-    parse = cv2.resize(labels, (w // 2, h // 2), interpolation=cv2.INTER_NEAREST)
-    return Person(photo=photo, crop_box=(0, 0, w, h), keypoints=keypoints, parse=parse)
+    return _painted(labels, keypoints, seed, {5: top_rgb})
 
 
 def drawn_shirt(sleeves: str = "short", colour=(40, 60, 190), length: float = 1.0, size=(400, 300)) -> np.ndarray:
@@ -174,9 +164,16 @@ def drawn_full_body(h: int = 512, w: int = 384, hips: float = 1.0, seed: int = 0
     for (sh, el, wr), label in (((2, 3, 4), 15), ((5, 6, 7), 14)):
         _segment(labels, P[sh], P[el], 5 * s, label)
         _segment(labels, P[el], P[wr], 4 * s, label)
+    return _painted(labels, keypoints, seed, {5: TOP_RGB, 18: SHOE_RGB, 19: SHOE_RGB})
+
+
+def _painted(labels: np.ndarray, keypoints: np.ndarray, seed: int, colours: dict) -> Person:
+    """The Person whose photo paints `labels` (skin, hair, pants and background in their
+    colours, `colours` for the rest) with a fine noise (a real photo's texture)."""
+    h, w = labels.shape
     rng = np.random.default_rng(seed)
-    colours = {0: BACKGROUND_RGB, 2: HAIR_RGB, 5: TOP_RGB, 9: PANTS_RGB, 10: SKIN_RGB, 13: SKIN_RGB,
-               14: SKIN_RGB, 15: SKIN_RGB, 18: SHOE_RGB, 19: SHOE_RGB}
+    colours = {0: BACKGROUND_RGB, 2: HAIR_RGB, 9: PANTS_RGB, 10: SKIN_RGB, 13: SKIN_RGB, 14: SKIN_RGB,
+               15: SKIN_RGB, **colours}
     rgb = np.zeros((h, w, 3), np.float32)
     for label, colour in colours.items():
         rgb[labels == label] = colour
