@@ -26,6 +26,8 @@ Per pair it measures (added to WarpedGarments.measures, judged in models/qa.py):
                   (layers.GARMENT_ZONE and the legs: over the face, above the shoulders)
     invented_showing  (lower garments) invented pixels (skin, background) left showing, per
                   garment pixel
+    invented_legs  (lower garments, dresses) share of the legs (below the crotch) showing skin
+                  the chain invented where the old garment hid them
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ class PairPrep:
     outside: np.ndarray       # (h,w) bool: off the body (beyond the silhouette and an allowance)
     synth_total: float
     residue_total: float
+    legs_invented_total: float = 0.0
 
 
 def pair_prep(layers: PersonLayers) -> PairPrep:
@@ -79,7 +82,9 @@ def pair_prep(layers: PersonLayers) -> PairPrep:
                           visible=visible.astype(np.float32), keep_body=keep_body.astype(np.float32),
                           keep_back=(keep_body * (1 - layers.neck)).astype(np.float32),
                           outside=~near, synth_total=float(layers.synthesised.sum()),
-                          residue_total=float(layers.residue_candidates.sum()))
+                          residue_total=float(layers.residue_candidates.sum()),
+                          legs_invented_total=float(np.count_nonzero(layers.legs_invented))
+                          if layers.legs_invented is not None else 0.0)
         layers._pair_prep = cached
     return cached
 
@@ -143,6 +148,11 @@ def composite_one(layers: PersonLayers, parts: list) -> tuple[np.ndarray, dict]:
         measures["outside_zone"] = float(np.count_nonzero(covered & ~layers.zone[win])) / total
         if layers.category == "lower":    # (below a dress, invented bare legs are the rule)
             measures["invented_showing"] = synth / total
+    if layers.legs_invented is not None and layers.legs_area > 0:
+        # legs the chain drew where the old trousers hid them, left showing, per leg pixel
+        legs_total = prep.legs_invented_total
+        shown = legs_total - float(np.count_nonzero(layers.legs_invented[win] & covered))
+        measures["invented_legs"] = shown / layers.legs_area
     return out, measures
 
 
