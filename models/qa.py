@@ -62,8 +62,8 @@ THRESHOLDS = (
     # Invented legs are textured and lit like the person's own skin, but their shape and tone
     # are a guess: when most of the legs the customer sees are drawn rather than photographed
     # (a short dress or shorts over a photo in long trousers), a person should look first.
-    Threshold("invented_legs", 0.5, True, "legs synthesised where the old garment hid them: "
-                                          "{value:.0%} of the legs"),
+    Threshold("invented_legs", 0.5, True, "legs synthesised where the old garment hid them "
+                                          "({value:.0%} of the legs)"),
 )
 
 
