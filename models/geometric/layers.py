@@ -767,28 +767,25 @@ def limbs_alpha(limbs: list[tuple[np.ndarray, np.ndarray]], hw: tuple[int, int],
     sd_all = np.full(hw, np.inf, np.float32)      # signed distance to the outline (< 0 inside)
     u_all = np.ones(hw, np.float32)
     for pts, hws in limbs:
-        keep = np.unique(np.r_[np.arange(0, len(pts), 3), len(pts) - 1])   # every ~3 px is plenty
-        pts, hws = pts[keep].astype(np.float64), scale * hws[keep].astype(np.float64)
-        m = float(hws.max()) + 2
-        x0, y0 = max(0, int(np.floor(pts[:, 0].min() - m))), max(0, int(np.floor(pts[:, 1].min() - m)))
-        x1, y1 = min(w, int(np.ceil(pts[:, 0].max() + m)) + 1), min(h, int(np.ceil(pts[:, 1].max() + m)) + 1)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
-        sd = np.full(xx.shape, np.inf)
-        uu = np.ones(xx.shape)
+        keep = np.unique(np.r_[np.arange(0, len(pts), 4), len(pts) - 1])   # every ~4 px is plenty
+        pts, hws = pts[keep].astype(np.float32), scale * hws[keep].astype(np.float32)
+        # each segment a tapered capsule, evaluated in its own box only
         for (p, q), (rp, rq) in zip(zip(pts[:-1], pts[1:]), zip(hws[:-1], hws[1:])):
+            m = max(rp, rq) + 2
+            x0, y0 = max(0, int(np.floor(min(p[0], q[0]) - m))), max(0, int(np.floor(min(p[1], q[1]) - m)))
+            x1, y1 = min(w, int(np.ceil(max(p[0], q[0]) + m)) + 1), min(h, int(np.ceil(max(p[1], q[1]) + m)) + 1)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            xx = np.arange(x0, x1, dtype=np.float32)[None, :] - p[0]
+            yy = np.arange(y0, y1, dtype=np.float32)[:, None] - p[1]
             v = q - p
-            t = np.clip(((xx - p[0]) * v[0] + (yy - p[1]) * v[1]) / max(float(v @ v), 1e-9), 0, 1)
-            d = np.hypot(xx - p[0] - t * v[0], yy - p[1] - t * v[1])
+            t = np.clip((xx * v[0] + yy * v[1]) / max(float(v @ v), 1e-9), 0, 1)
+            d = np.hypot(xx - t * v[0], yy - t * v[1])
             r = np.maximum(rp + t * (rq - rp), 0.5)
-            closer = d - r < sd
-            sd = np.where(closer, d - r, sd)
-            uu = np.where(closer, d / r, uu)
-        win = np.s_[y0:y1, x0:x1]
-        closer = sd < sd_all[win]
-        sd_all[win] = np.where(closer, sd, sd_all[win])
-        u_all[win] = np.where(closer, uu, u_all[win])
+            win = np.s_[y0:y1, x0:x1]
+            closer = d - r < sd_all[win]
+            sd_all[win] = np.where(closer, d - r, sd_all[win])
+            u_all[win] = np.where(closer, d / r, u_all[win])
     alpha = np.clip(0.5 - sd_all, 0, 1).astype(np.float32)
     return alpha, np.clip(u_all, 0, 1).astype(np.float32)
 
