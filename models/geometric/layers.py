@@ -25,7 +25,8 @@ Categories: `CATEGORY_REPLACES` says which labels a category removes and `GARMEN
 such a garment can be. "upper" (`build_layers`): the top goes, the lower garment is continued
 upward below the waistband. "lower" and "dress" (`build_layers_below`): the trousers, skirt or
 shorts go (a dress: the top too) — skin where the legs (`LegFit`: hip → knee → ankle, widths
-from the visible legs) or the torso are, background elsewhere; in front of a lower garment:
+from the visible legs; drawn as smooth tapered limbs, `limbs_alpha`, lit round) or the torso
+are, background elsewhere; in front of a lower garment:
 the top (its hem over the waistband), arms, hands, shoes; in front of a dress: head, neck,
 hands, shoes (arms before its body as for a top).
 """
