@@ -25,6 +25,8 @@ depend on the photo's size:
                          (the hips are at 1): one ending above the crotch was read as a top
     invented_showing     (lower garments) pixels the chain invented (skin, background where the
                          old garment was) that the garment leaves showing, per garment pixel
+    invented_legs        (lower garments, dresses) share of the legs (below the crotch, not the
+                         feet in shoes) showing skin the chain drew where the old garment hid them
 
 Thresholds were set by looking at the cross product of the shared persons and garments
 (`make eval`): a composite a person would send back crosses at least one of them.
@@ -57,6 +59,11 @@ THRESHOLDS = (
                                        "its shape was not read as a dress"),
     Threshold("invented_showing", 0.2, True, "invented skin or background shows beside the garment "
                                              "({value:.0%} of its area)"),
+    # Invented legs are textured and lit like the person's own skin, but their shape and tone
+    # are a guess: when most of the legs the customer sees are drawn rather than photographed
+    # (a short dress or shorts over a photo in long trousers), a person should look first.
+    Threshold("invented_legs", 0.5, True, "legs synthesised where the old garment hid them "
+                                          "({value:.0%} of the legs)"),
 )
 
 

@@ -26,6 +26,8 @@ Per pair it measures (added to WarpedGarments.measures, judged in models/qa.py):
                   (layers.GARMENT_ZONE and the legs: over the face, above the shoulders)
     invented_showing  (lower garments) invented pixels (skin, background) left showing, per
                   garment pixel
+    invented_legs  (lower garments, dresses) share of the legs (below the crotch) showing skin
+                  the chain invented where the old garment hid them
 """
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ class PairPrep:
     shadow_depth: np.ndarray  # (h,w) float32: the contact shadow's depth on the body, 0 off it
     synth_total: float
     residue_total: float
+    legs_invented_total: float = 0.0
 
 
 def pair_prep(layers: PersonLayers) -> PairPrep:
@@ -82,7 +85,9 @@ def pair_prep(layers: PersonLayers) -> PairPrep:
                           outside=~near, shadow_depth=np.where(layers.silhouette, np.float32(CONTACT_SHADOW[1]),
                                                                np.float32(0)),
                           synth_total=float(layers.synthesised.sum()),
-                          residue_total=float(layers.residue_candidates.sum()))
+                          residue_total=float(layers.residue_candidates.sum()),
+                          legs_invented_total=float(np.count_nonzero(layers.legs_invented))
+                          if layers.legs_invented is not None else 0.0)
         layers._pair_prep = cached
     return cached
 
@@ -152,6 +157,11 @@ def composite_one(layers: PersonLayers, parts: list) -> tuple[np.ndarray, dict]:
         measures["outside_zone"] = float(np.count_nonzero(covered & ~layers.zone[win])) / total
         if layers.category == "lower":    # (below a dress, invented bare legs are the rule)
             measures["invented_showing"] = synth / total
+    if layers.legs_invented is not None and layers.legs_area > 0:
+        # legs the chain drew where the old trousers hid them, left showing, per leg pixel
+        legs_total = prep.legs_invented_total
+        shown = legs_total - float(np.count_nonzero(layers.legs_invented[win] & covered))
+        measures["invented_legs"] = shown / layers.legs_area
     return out, measures
 
 

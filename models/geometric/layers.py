@@ -25,7 +25,8 @@ Categories: `CATEGORY_REPLACES` says which labels a category removes and `GARMEN
 such a garment can be. "upper" (`build_layers`): the top goes, the lower garment is continued
 upward below the waistband. "lower" and "dress" (`build_layers_below`): the trousers, skirt or
 shorts go (a dress: the top too) — skin where the legs (`LegFit`: hip → knee → ankle, widths
-from the visible legs) or the torso are, background elsewhere; in front of a lower garment:
+from the visible legs; drawn as smooth tapered limbs, `limbs_alpha`, lit round) or the torso
+are, background elsewhere; in front of a lower garment:
 the top (its hem over the waistband), arms, hands, shoes; in front of a dress: head, neck,
 hands, shoes (arms before its body as for a top).
 """
@@ -40,8 +41,7 @@ from models.body import TORSO_HALF_WIDTH, body_frame, keypoints_px, parse_at
 from models.cache import ContentCache
 from models.contract import REPR_H, REPR_W, BadInputError, Person
 from models.geometric import fill
-from models.labels import (ARMS, LEG_CHAINS, LEGS, LOWER_GARMENT, NECK, OLD_GARMENT, SHOES, SKIN, Coco,
-                           Lip)
+from models.labels import ARMS, LEG_CHAINS, LEGS, LOWER_GARMENT, NECK, OLD_GARMENT, SHOES, SKIN, Lip
 from models.masks import dilate_wide
 
 # Which labels each garment category takes off the person (a lower garment takes a dress's
@@ -173,6 +173,8 @@ class PersonLayers:
     snap_arms: np.ndarray | None = None  # (h,w) uint8 0/255: the old garment on the arms (its sleeves)
     legs: "LegFit | None" = None         # lower garments and dresses: the legs
     zone: np.ndarray | None = None       # lower garments and dresses: where such a garment can be (bool)
+    legs_invented: np.ndarray | None = None  # lower garments and dresses: leg pixels the chain invented (bool)
+    legs_area: float = 0.0               # px of the legs below the crotch (legs_invented's denominator)
 
 
 @dataclass
@@ -660,20 +662,35 @@ def leg_fit(person: Person, labels: np.ndarray, silhouette: np.ndarray, fit: Bod
         ankle = kp[i_ankle] if seen[i_ankle] else knee + (knee - hip)
         heel = ankle + PAST_ANKLE * (ankle - knee)
         line = np.stack([hip, knee, ankle, heel])
-        widths = []
-        for (a, b), default in zip(((hip, knee), (knee, ankle)),
-                                   (LEG_HALF[2], CALF_PER_THIGH * LEG_HALF[2])):
+        widths, measured = [], []
+        for (a, b), default, profile in zip(((hip, knee), (knee, ankle)),
+                                            (LEG_HALF[2], CALF_PER_THIGH * LEG_HALF[2]),
+                                            (THIGH_PROFILE, SHIN_PROFILE)):
             value = default * fit.ds_true
+            measured.append(False)
             if dist is not None:
-                pts = np.linspace(a + 0.15 * (b - a), a + 0.85 * (b - a), 16)
+                t = np.linspace(0.15, 0.85, 16)
+                pts = a + t[:, None] * (b - a)
                 xs = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
                 ys = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
-                r = max(2, int(0.1 * fit.ds_true))
-                vals = [dist[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1].max() for x, y in zip(xs, ys)]
-                vals = [v for v in vals if v > 1]
-                if len(vals) >= 6:
-                    value = float(np.median(vals))
+                # the keypoints' line may run a little off the leg's middle: look around it
+                r = max(2, int(0.2 * fit.ds_true))
+                vals = np.array([dist[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1].max() for x, y in zip(xs, ys)])
+                # each width relative to the leg's profile there: a bare lower shin (below cropped
+                # trousers) says how wide the calf above it is. A hem or a shoe over the leg only
+                # ever narrows what is seen: the upper quartile
+                ratios = (vals / np.interp(t, *zip(*profile)))[vals > 1]
+                if len(ratios) >= 6:
+                    value = float(np.percentile(ratios, 75))
+                    measured[-1] = True
             widths.append(float(np.clip(value, LEG_HALF[0] * fit.ds_true, LEG_HALF[1] * fit.ds_true)))
+        # one part seen bare, the other hidden: the hidden one in proportion to the seen one (a
+        # calf below cropped trousers says how wide the thigh above it is; the model's thigh
+        # narrower than the person's own calf draws a leg that widens at the hem)
+        if measured[1] and not measured[0]:
+            widths[0] = float(np.clip(widths[1] / CALF_PER_THIGH, LEG_HALF[0] * fit.ds_true, LEG_HALF[1] * fit.ds_true))
+        elif measured[0] and not measured[1]:
+            widths[1] = CALF_PER_THIGH * widths[0]
         lines[side] = line
         half[side] = np.array([widths[0], widths[0], widths[1], widths[1]])
     crotch = _crotch(silhouette & ~np.isin(labels, HEAD_LABELS), lines, fit)
@@ -702,18 +719,101 @@ def _crotch(body: np.ndarray, lines: dict, fit: BodyFit) -> float | None:
     return None
 
 
-def leg_capsules(legs: LegFit, hw: tuple[int, int], scale: float = 1.0) -> np.ndarray:
-    """Bool mask of both legs as tapered capsules along their lines (hip → heel)."""
-    canvas = np.zeros(hw, np.uint8)
-    for side, line in legs.lines.items():
-        for (p, q), (rp, rq) in zip(zip(line[:-1], line[1:]), zip(legs.half[side][:-1], legs.half[side][1:])):
-            for t in np.linspace(0, 1, 8):
-                c = p + t * (q - p)
-                r = max(1, int(round(scale * (rp + t * (rq - rp)))))
-                cv2.circle(canvas, tuple(int(v) for v in np.round(c)), r, 1, -1)
-            r = max(1, int(round(scale * min(rp, rq))))
-            cv2.line(canvas, tuple(int(v) for v in np.round(p)), tuple(int(v) for v in np.round(q)), 1, 2 * r)
-    return canvas > 0
+# Invented limbs (where a shorter garment uncovers what the old one hid): a smooth, tapered
+# width profile along each limb's line, drawn as an anti-aliased alpha from the exact
+# distance to the line (no circles or integer widths: those gave scalloped, stair-stepped
+# outlines), with a cylinder's shading across the width.
+# Half-width along a leg, as multiples of the measured thigh (hip → knee) and calf (knee →
+# ankle) half-widths: (fraction of the segment, multiple). Anatomical proportions (the thigh
+# narrows to the knee, the calf bulges below it, the ankle is slim); their mean over the part
+# of the segment where the width is measured is about 1, so the measured widths are kept.
+THIGH_PROFILE = ((0.0, 1.12), (0.5, 1.0), (1.0, 0.8))
+SHIN_PROFILE = ((0.0, 0.92), (0.25, 1.12), (0.6, 0.98), (1.0, 0.66))
+ARM_PROFILE = ((0.0, 1.1), (1.0, 0.85))           # upper arm: shoulder → elbow
+FOREARM_PROFILE = ((0.0, 0.9), (1.0, 0.7))        # forearm: elbow → wrist
+LIMB_SHADE = 0.3            # a limb's sides are this much darker than its middle (a cylinder lit from the front)
+
+
+def limb_profile(line: np.ndarray, halves: list[float], profiles: list[tuple], step: float = 1.0):
+    """(points (N, 2), half-widths (N,)) every `step` px along a polyline; segment i's half-width
+    is halves[i] × profiles[i] (the last segment, if without a profile, keeps the previous
+    segment's end), smoothed along the line so no kink shows at the joints."""
+    pts, hws = [], []
+    for i, (p, q) in enumerate(zip(line[:-1], line[1:])):
+        n = max(2, int(np.ceil(np.linalg.norm(q - p) / step)))
+        t = np.linspace(0, 1, n, endpoint=False)
+        pts.append(p + t[:, None] * (q - p))
+        if i < len(profiles):
+            fs, ms = zip(*profiles[i])
+            hws.append(halves[i] * np.interp(t, fs, ms))
+        else:
+            hws.append(np.full(n, hws[-1][-1]))
+    pts.append(line[-1:])
+    hws.append(hws[-1][-1:])
+    pts, hws = np.concatenate(pts), np.concatenate(hws)
+    sigma = max(1.0, 0.04 * len(hws))
+    k = int(3 * sigma) * 2 + 1
+    hws = cv2.GaussianBlur(hws.reshape(-1, 1).astype(np.float32), (1, k), sigma,
+                           borderType=cv2.BORDER_REPLICATE).ravel()
+    return pts, hws
+
+
+def limbs_alpha(limbs: list[tuple[np.ndarray, np.ndarray]], hw: tuple[int, int],
+                scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(alpha, u) for limbs given as (points, half-widths) along their lines: alpha (float32
+    0-1) is 1 inside, anti-aliased over a pixel at the outline; u (0 on a line, 1 at the
+    outline) is where across its limb a pixel is (for the shading). Exact sub-pixel distances
+    to the line's segments (each a tapered capsule), so the outline has no steps."""
+    h, w = hw
+    sd_all = np.full(hw, np.inf, np.float32)      # signed distance to the outline (< 0 inside)
+    u_all = np.ones(hw, np.float32)
+    for pts, hws in limbs:
+        keep = np.unique(np.r_[np.arange(0, len(pts), 4), len(pts) - 1])   # every ~4 px is plenty
+        pts, hws = pts[keep].astype(np.float32), scale * hws[keep].astype(np.float32)
+        # each segment a tapered capsule, evaluated in its own box only
+        for (p, q), (rp, rq) in zip(zip(pts[:-1], pts[1:]), zip(hws[:-1], hws[1:])):
+            m = max(rp, rq) + 2
+            x0, y0 = max(0, int(np.floor(min(p[0], q[0]) - m))), max(0, int(np.floor(min(p[1], q[1]) - m)))
+            x1, y1 = min(w, int(np.ceil(max(p[0], q[0]) + m)) + 1), min(h, int(np.ceil(max(p[1], q[1]) + m)) + 1)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            xx = np.arange(x0, x1, dtype=np.float32)[None, :] - p[0]
+            yy = np.arange(y0, y1, dtype=np.float32)[:, None] - p[1]
+            v = q - p
+            t = np.clip((xx * v[0] + yy * v[1]) / max(float(v @ v), 1e-9), 0, 1)
+            d = np.hypot(xx - t * v[0], yy - t * v[1])
+            r = np.maximum(rp + t * (rq - rp), 0.5)
+            win = np.s_[y0:y1, x0:x1]
+            closer = d - r < sd_all[win]
+            sd_all[win] = np.where(closer, d - r, sd_all[win])
+            u_all[win] = np.where(closer, d / r, u_all[win])
+    alpha = np.clip(0.5 - sd_all, 0, 1).astype(np.float32)
+    return alpha, np.clip(u_all, 0, 1).astype(np.float32)
+
+
+def leg_limbs(legs: "LegFit", tapered: bool = True) -> list:
+    """(points, half-widths) of both legs, hip → heel: tapered (THIGH_PROFILE, SHIN_PROFILE), or
+    the thigh's width down to the knee narrowing to the calf's at the ankle (room for a
+    trouser leg: where such a garment can be)."""
+    out = []
+    for s, line in legs.lines.items():
+        thigh, calf = legs.half[s][0], legs.half[s][2]
+        profiles = [THIGH_PROFILE, SHIN_PROFILE] if tapered else \
+            [((0.0, 1.0), (1.0, 1.0)), ((0.0, thigh / max(calf, 1e-6)), (1.0, 1.0))]
+        out.append(limb_profile(line, [thigh, calf], profiles))
+    return out
+
+
+def arm_limbs(fit: BodyFit) -> list:
+    """(points, half-widths) of both arms, shoulder → wrist (ARM_PROFILE, FOREARM_PROFILE) → fingertips
+    (the hand: the wrist's width; a visible hand is in front anyway)."""
+    return [limb_profile(poly, [fit.arm_half[s]] * 2, [ARM_PROFILE, FOREARM_PROFILE])
+            for s, poly in fit.arms.items()]
+
+
+def leg_capsules(legs: LegFit, hw: tuple[int, int], scale: float = 1.0, tapered: bool = True) -> np.ndarray:
+    """Bool mask of both legs (hip → heel; half-widths × `scale`), as leg_limbs draws them."""
+    return limbs_alpha(leg_limbs(legs, tapered), hw, scale)[0] > 0.5
 
 
 def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> PersonLayers:
@@ -736,11 +836,15 @@ def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> Pe
     clothed_arm = _clothed_arm(crop, labels, cv2.erode((labels == Lip.FACE).astype(np.uint8),
                                                        np.ones((5, 5), np.uint8)) > 0)
     reference = cv2.erode((skin_labels & ~clothed_arm).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    capsules_legs = leg_capsules(legs, hw)
+    # the limbs the garment may uncover, anti-aliased (leg_alpha: 0-1) and where across them a
+    # pixel is (u: for their roundness)
+    limbs = leg_limbs(legs) + (arm_limbs(fit) if category == "dress" else [])
+    limb_alpha, limb_u = limbs_alpha(limbs, hw)
+    leg_alpha = limbs_alpha(limbs[:2], hw)[0] if category == "dress" else limb_alpha
     capsules_arms = arm_capsules(fit)
     # where such a garment can be: its depths (not above them: the zone's widening would reach
     # the face), across the body, along the arms and the legs; never on the head
-    zone = (_garment_zone(fit, category) & (depth >= GARMENT_ZONE[category][0])) | leg_capsules(legs, hw, scale=2.0)
+    zone = (_garment_zone(fit, category) & (depth >= GARMENT_ZONE[category][0])) | leg_capsules(legs, hw, scale=2.0, tapered=False)
     zone &= ~head
     old_labels = np.isin(labels, CATEGORY_REPLACES[category]) & zone
     if category == "lower":
@@ -760,20 +864,25 @@ def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> Pe
 
     # where a body is under the clothes: the legs, the hips (and for a dress the torso and arms)
     hips = torso_region(fit, WAISTBAND - 0.15, 1.0)     # down to the hip joints; below them the legs
-    under = capsules_legs | hips | skin_labels
+    body = hips | skin_labels
     if category == "dress":
-        under |= torso_region(fit) | capsules_arms
-    under &= silhouette & ~head
-    region = removed & under
-    bg_region = removed & ~under
+        body |= torso_region(fit)
+    # how much of a pixel is body: 1 on the hips (the torso, for a dress) and visible skin, the
+    # limbs' anti-aliased alpha beyond them; none off the silhouette or on the head
+    body_w = np.maximum(body.astype(np.float32), limb_alpha) * _soft(silhouette, feather) * ~head
+    under = body_w > 0.5
+    region = removed & (body_w > 0)
+    bg_region = removed & (body_w < 1)
 
     light, folds, read_weight, readable = fill.shading_fields(crop, old_labels & ~clothed_arm, under, fit.tl)
     shape = body_shape(fit)
-    skin = fill.skin_fill(crop, region, reference, light + shape, fit.tl, fallback=_face_colour(crop, labels))
+    # invented limbs are round: darker towards their sides (the torso keeps body_shape's)
+    limb_shape = np.log(1 - LIMB_SHADE * (1 - np.sqrt(1 - limb_u ** 2))).astype(np.float32)
+    skin_shape = np.where((limb_alpha > 0) & ~body, limb_shape, shape)
+    skin = fill.skin_fill(crop, region, reference, light + skin_shape, fit.tl, fallback=_face_colour(crop, labels))
     background = fill.background_fill(crop, bg_region, known=~silhouette & ~removed)
-    painted = np.zeros_like(crop)
-    painted[region] = skin[region]
-    painted[bg_region] = background[bg_region]
+    wgt = np.where(removed, body_w, 0)[..., None]
+    painted = skin * wgt + background * (1 - wgt)
     synthesised = region | bg_region
     spread_out, _ = fill.masked_blur(painted, synthesised, max(1.0, 2 * feather))
     painted = np.where(synthesised[..., None], painted, spread_out)
@@ -797,6 +906,9 @@ def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> Pe
 
     residue = _residue_candidates(crop, labels, old_labels, removed, fit)
     body_area = float(under.sum())
+    # QA: the legs below where they part (not the feet in shoes) and which of them are invented
+    legs_below = (leg_alpha > 0.5) & (depth * fit.tl > legs.crotch) & ~shoes
+    legs_invented = legs_below & removed
     snap = None
     if category == "dress":
         snap = (old_labels & torso_region(fit) & ~capsules_arms).astype(np.uint8) * 255
@@ -805,7 +917,7 @@ def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> Pe
                         arms_front=arms_front.astype(np.float32), neck=_soft(neck, feather).astype(np.float32),
                         silhouette=silhouette, synthesised=synthesised, old_region=removed,
                         residue_candidates=residue, body_area=max(1.0, body_area), readable=readable, legs=legs,
-                        zone=zone)
+                        zone=zone, legs_invented=legs_invented, legs_area=float(legs_below.sum()))
 
 
 def _face_colour(crop: np.ndarray, labels: np.ndarray) -> np.ndarray | None:

@@ -129,3 +129,70 @@ def test_a_dress_covers_the_torso_and_hangs_below_the_hips():
     from models.qa import verdict
     if footprint[labels_at(p, 13, 2)].any():
         assert any("cannot be worn" in r for r in verdict(warped.measures[0]).reasons)
+
+
+# --- invented legs: where a shorter garment uncovers what the trousers hid -----------------------
+def _leg_rows(p, side_index):
+    """Rows of the drawn person's shin (knee → ankle, margins off) and the column range of one leg."""
+    knee, ankle = p.keypoints[9 + 3 * side_index, 1] * HW[0] / 256, p.keypoints[10 + 3 * side_index, 1] * HW[0] / 256
+    rows = np.arange(int(knee) + 6, int(ankle) - 6)
+    cols = np.s_[:HW[1] // 2] if side_index == 0 else np.s_[HW[1] // 2:]
+    return rows, cols
+
+
+def test_invented_legs_have_smooth_tapered_outlines():
+    """The legs drawn under removed trousers: their outline moves smoothly row by row (no
+    stair steps or scallops: sub-pixel, anti-aliased) and they taper thigh → knee → ankle."""
+    from models.geometric.layers import leg_limbs, limbs_alpha
+    p = drawn_full_body()
+    layers = build_layers(p, "dress", HW)
+    alpha, _ = limbs_alpha(leg_limbs(layers.legs), HW)
+    assert 0 < ((alpha > 0.02) & (alpha < 0.98)).sum() and set(np.unique(alpha)) - {0.0, 1.0}   # anti-aliased
+    for side in (0, 1):
+        rows, cols = _leg_rows(p, side)
+        a = alpha[rows][:, cols]
+        width = a.sum(axis=1)                              # sub-pixel width per row
+        left = np.argmax(a > 0, axis=1) + (1 - a[np.arange(len(rows)), np.argmax(a > 0, axis=1)])
+        assert np.abs(np.diff(width, 2)).max() < 0.3, np.abs(np.diff(width, 2)).max()
+        assert np.abs(np.diff(left, 2)).max() < 0.6, np.abs(np.diff(left, 2)).max()
+        # thigh wider than the knee, the calf (a third down the shin) wider than the ankle
+        hip, knee = p.keypoints[8 + 3 * side, 1] * HW[0] / 256, p.keypoints[9 + 3 * side, 1] * HW[0] / 256
+        w_at = lambda y: alpha[int(y)][cols].sum()        # noqa: E731
+        ankle = p.keypoints[10 + 3 * side, 1] * HW[0] / 256
+        assert w_at(hip + 0.3 * (knee - hip)) > w_at(knee) > w_at(ankle - 2)
+        assert w_at(knee + 0.3 * (ankle - knee)) > w_at(ankle - 2) + 2
+
+
+def test_invented_legs_are_textured_and_round_not_flat():
+    """The skin drawn where the trousers were varies along the leg (texture) and is darker at
+    the leg's sides than in its middle (a cylinder in the photo's light)."""
+    from models.geometric.layers import leg_limbs, limbs_alpha
+    p = drawn_full_body()
+    layers = build_layers(p, "dress", HW)
+    alpha, u = limbs_alpha(leg_limbs(layers.legs), HW)
+    lum = layers.base @ np.array([0.299, 0.587, 0.114], np.float32)
+    for side in (0, 1):
+        rows, cols = _leg_rows(p, side)
+        mask = np.zeros(HW, bool)
+        mask[rows, cols] = True
+        mask &= alpha > 0.99
+        middle, sides = mask & (u < 0.3), mask & (u > 0.7)
+        assert lum[middle].mean() > lum[sides].mean() + 0.02
+        centre_line = lum[mask & (u < 0.15)]
+        assert centre_line.std() > 0.005                    # not one flat colour along the leg
+
+
+def test_invented_legs_showing_are_measured_for_dresses_and_flagged_when_most_of_the_legs():
+    from models.qa import verdict
+    p = drawn_full_body()
+    warped, _ = _render(p, dress(), "dress")
+    shown = warped.measures[0]["invented_legs"]
+    assert 0.0 < shown < 1.0                                # the skirt covers the thighs, not the shins
+    # the trousers hid the whole legs: left uncovered, most of the legs the customer sees are
+    # drawn, and the verdict says so
+    layers = build_layers(p, "dress", HW)
+    assert layers.legs_area > 0 and layers.legs_invented.sum() > 0.5 * layers.legs_area
+    v = verdict({"invented_legs": layers.legs_invented.sum() / layers.legs_area})
+    assert v.status == "needs_review" and "legs synthesised" in v.reasons[0]
+    # tops never get the measure (their layers have no legs)
+    assert build_layers(p, "upper", HW).legs_invented is None
