@@ -20,7 +20,8 @@ resolution (the crop's size, capped).
 Per pair it measures (added to WarpedGarments.measures, judged in models/qa.py):
     outside_body  share of the garment's alpha beyond the person's silhouette plus a loose
                   garment's allowance
-    synthesised   share of the person's torso and arms showing invented pixels
+    synthesised   share of the person's torso and arms showing invented pixels (the invented
+                  background beside the body counts too, so it is capped at 1)
     old_residue   pixels with the old garment's colours left uncovered, per garment pixel
     outside_zone  (lower garments, dresses) share of the garment where such a garment cannot be
                   (layers.GARMENT_ZONE and the legs: over the face, above the shoulders)
@@ -102,7 +103,7 @@ def composite_one(layers: PersonLayers, parts: list) -> tuple[np.ndarray, dict]:
     prep = pair_prep(layers)
     out = layers.base.copy()
     if not parts:
-        return out, {"outside_body": 0.0, "synthesised": prep.synth_total / layers.body_area, "old_residue": 0.0}
+        return out, {"outside_body": 0.0, "synthesised": min(1.0, prep.synth_total / layers.body_area), "old_residue": 0.0}
     x0, y0, x1, y1 = _union([p.window for p in parts])
     win = np.s_[y0:y1, x0:x1]
     # a soft contact shadow where the garment ends on the body (below its hem, round its
@@ -148,7 +149,7 @@ def composite_one(layers: PersonLayers, parts: list) -> tuple[np.ndarray, dict]:
     outside = float(np.count_nonzero(covered & prep.outside[win])) / total
     synth = prep.synth_total - float(np.count_nonzero(layers.synthesised[win] & covered))
     residue = prep.residue_total - float(np.count_nonzero(layers.residue_candidates[win] & covered))
-    measures = {"outside_body": outside, "synthesised": synth / layers.body_area, "old_residue": residue / total}
+    measures = {"outside_body": outside, "synthesised": min(1.0, synth / layers.body_area), "old_residue": residue / total}
     if layers.zone is not None:
         # lower garments and dresses: cloth where such a garment cannot be (over the face, above
         # the shoulders, beside the body far out) says the fit went wrong; for a lower garment,
