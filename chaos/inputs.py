@@ -24,10 +24,10 @@ def customers(n: int) -> dict[str, np.ndarray]:
         y0 = (i * 5) % 24
         x1 = x0 + 384 + (i % 3) * 16
         if not i % 2:
-            # Wider crops of the unmirrored photo show a face-like detail the person finder may
-            # count as a second person ("more than one person in the photo (2 faces)": person-006
-            # was refused). With this cap persons 000-033 are accepted (checked 2026-11-29;
-            # person-034 is refused again): the scenarios use at most 10.
+            # Wider crops of the unmirrored photo take in the helmet and the shuttle, which the
+            # person finder may count as a second person (person-006, -020, -026 were refused).
+            # With this cap persons 000-039 are accepted (checked 2026-11-29, after faces on the
+            # person's own torso stopped counting); the scenarios use at most 10.
             x1 = min(x1, 440)
         crop = photo[y0:, x0:x1]
         crop = cv2.resize(crop, (int(crop.shape[1] * CUSTOMER_H / crop.shape[0]), CUSTOMER_H),

@@ -8,7 +8,8 @@ segmentation model and BlazeFace:
 and one BadInputError naming the photo for each thing that cannot be rendered well:
 
   no person        BlazePose's pose presence < 0.5, or no person matte;
-  several persons  two or more faces of comparable size (BlazeFace over the whole photo); or,
+  several persons  two or more faces of comparable size (BlazeFace over the whole photo; a face
+                   on the found person's torso is a print or a badge, not a person); or,
                    where BlazePose found nobody, two or more person mattes of comparable size;
                    or another person beside the one BlazePose tracks: a component of the selfie
                    model's person matte, away from BlazePose's person, at least OTHER_PERSON
@@ -118,6 +119,8 @@ class PersonFinder(DeclaresWeights):
         h, w = photo.shape[:2]
         result = self.pose_result(photo, pose_extras)
         faces = _separate_faces(result.faces or [])
+        if len(faces) > 1 and result.presence >= MIN_POSE_PRESENCE and np.isfinite(result.landmarks[:, :2]).all():
+            faces = [f for f in faces if not _on_torso(f.box, result.landmarks)]
         if len(faces) > 1:
             raise BadInputError(f"{name}: more than one person in the photo ({len(faces)} faces)")
         scale = min(1.0, MATTE_SIDE / max(h, w))
@@ -195,6 +198,15 @@ def _separate_faces(faces: list) -> list:
         if all(_overlap(f.box, k.box) < 0.3 for k in kept):
             kept.append(f)
     return kept
+
+
+def _on_torso(box, landmarks: np.ndarray) -> bool:
+    """Whether a face's centre lies on the found person's torso (between their shoulders and
+    hips): a face there is a print, a badge or a reflection on their clothes, not a second
+    person (the astronaut's round mission patch is found as a face)."""
+    quad = landmarks[[bp.L_SHOULDER, bp.R_SHOULDER, bp.R_HIP, bp.L_HIP], :2].astype(np.float32)
+    centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+    return cv2.pointPolygonTest(cv2.convexHull(quad), (float(centre[0]), float(centre[1])), False) >= 0
 
 
 def _overlap(a, b) -> float:

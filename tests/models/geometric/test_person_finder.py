@@ -48,6 +48,21 @@ def test_two_astronauts_side_by_side_are_two_persons(wheel_models):
         prepare(np.hstack([photo, cv2.flip(photo, 1)]), "two.jpg")
 
 
+def test_a_face_on_the_persons_own_torso_is_not_a_second_person(wheel_models):
+    """BlazeFace finds a face (score ≈ 0.5) in the round mission patch on the astronaut's chest
+    in this framing; a face between the person's shoulders and hips is on their clothes."""
+    photo = astronaut()[2:, 86:440]
+    photo = cv2.resize(photo, (int(photo.shape[1] * 256 / photo.shape[0]), 256), interpolation=cv2.INTER_AREA)
+    photo = np.clip(photo.astype(np.float32) * 0.97, 0, 255).astype(np.uint8)
+    finder = pf.PersonFinder.load()
+    result = finder.pose_result(photo, None)
+    faces = pf._separate_faces(result.faces or [])
+    assert len(faces) == 2 and sum(pf._on_torso(f.box, result.landmarks) for f in faces) == 1
+    layout = finder.find(photo, name="patch.jpg")
+    assert layout.photo_hw == photo.shape[:2]
+    # the same face beside the person (two astronauts) still counts: see the test above
+
+
 @pytest.mark.xfail(reason="known gap: two small copies apart on flat grey — the selfie model labels the grey "
                           "canvas as person (one matte), the faces are too small for BlazeFace's tiles, and "
                           "the letterboxed BlazePose pass misses the second copy once the first is painted out",
