@@ -24,7 +24,7 @@ import numpy as np
 
 from models import settings
 
-CHAIN_VERSION = "0.5.2"  # bump when any stage's output can change: invalidates caches & composites
+CHAIN_VERSION = "0.5.3"  # bump when any stage's output can change: invalidates caches & composites
 
 # The representation's grid (CP-VTON's fine_height × fine_width).
 REPR_H, REPR_W = 256, 192

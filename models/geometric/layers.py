@@ -811,6 +811,22 @@ def arm_limbs(fit: BodyFit) -> list:
             for s, poly in fit.arms.items()]
 
 
+def below_ankles(legs: LegFit, hw: tuple[int, int]) -> np.ndarray:
+    """Pixels past the nearer ankle along its shin (knee → ankle): where a foot or a shoe is."""
+    h, w = hw
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    past, nearest = np.zeros(hw, bool), np.full(hw, np.inf, np.float32)
+    for line in legs.lines.values():
+        knee, ankle = np.asarray(line[1], np.float32), np.asarray(line[2], np.float32)
+        shin = ankle - knee
+        u = shin / max(float(np.hypot(*shin)), 1e-6)
+        dist = np.hypot(xx - ankle[0], yy - ankle[1])
+        closer = dist < nearest
+        past[closer] = ((xx - ankle[0]) * u[0] + (yy - ankle[1]) * u[1])[closer] >= 0
+        nearest = np.minimum(nearest, dist)
+    return past
+
+
 def leg_capsules(legs: LegFit, hw: tuple[int, int], scale: float = 1.0, tapered: bool = True) -> np.ndarray:
     """Bool mask of both legs (hip → heel; half-widths × `scale`), as leg_limbs draws them."""
     return limbs_alpha(leg_limbs(legs, tapered), hw, scale)[0] > 0.5
@@ -892,8 +908,11 @@ def build_layers_below(person: Person, category: str, hw: tuple[int, int]) -> Pe
 
     hands = hands_mask(person, labels, fit)
     neck = (labels == NECK) & ~clothed_arm
-    # shoes (and the feet the parse calls shoes) in front of a long hem
-    in_front = [_soft(head, feather), _soft(hands, feather), _soft(neck, feather), _soft(shoes, feather)]
+    # shoes (and the feet the parse calls shoes) in front of a long hem, below the ankles only: a
+    # long garment covers what is above them (a boot's shaft, or the old trousers' cuff that
+    # the parse takes for part of the shoe)
+    shoes_front = shoes & below_ankles(legs, hw)
+    in_front = [_soft(head, feather), _soft(hands, feather), _soft(neck, feather), _soft(shoes_front, feather)]
     arm_px = (np.isin(labels, ARMS) & ~clothed_arm) | (capsules_arms & old & silhouette)
     if category == "lower":
         # the top's hem over the waistband, its sleeves and the arms over the trousers

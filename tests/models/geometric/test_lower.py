@@ -196,3 +196,16 @@ def test_invented_legs_showing_are_measured_for_dresses_and_flagged_when_most_of
     assert v.status == "needs_review" and "legs synthesised" in v.reasons[0]
     # tops never get the measure (their layers have no legs)
     assert build_layers(p, "upper", HW).legs_invented is None
+
+
+def test_shoes_are_in_front_of_a_long_hem_only_below_the_ankles():
+    """Above the ankle a long garment covers the shoe (a boot's shaft, an old cuff the parse
+    calls shoe); past the ankle along the shin, the foot shows."""
+    from models.geometric.layers import LegFit, below_ankles
+
+    lines = {"left": np.array([[40, 100], [42, 200], [44, 300], [44, 320]], np.float32),
+             "right": np.array([[80, 100], [90, 200], [100, 300], [102, 320]], np.float32)}
+    legs = LegFit(lines=lines, half={k: np.full(4, 8.0) for k in lines})
+    past = below_ankles(legs, (360, 140))
+    assert past[310, 44] and past[310, 102] and past[350, 20]      # under each ankle, and the toes
+    assert not past[290, 44] and not past[290, 99] and not past[150, 60]  # the shins and above
