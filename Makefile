@@ -28,10 +28,11 @@ test: venv models
 # Timing on this machine's CPU: table on stdout, figures in bench.json (BENCH_ARGS=--quick for a smoke run).
 # Metrics (pose PCK, parse IoUs, paired warp IoU / SSIM) and OUT/contact_sheet.png on a
 # dataset in the layout of shared/data/tryon (research licence: never copied into the repo).
+# EVAL_ARGS="--categories lower,dress --cross-only" re-runs only those categories' cross products.
 DATA ?= ../shared/data/tryon
 OUT  ?= eval-out
 eval: venv models
-	$(PYBIN) -m tools.evaluate $(DATA) $(OUT)
+	$(PYBIN) -m tools.evaluate $(DATA) $(OUT) $(EVAL_ARGS)
 
 # Inputs for research try-on models (CP-VTON, VITON-HD, HR-VITON dataset layouts; README):
 # make prepare SRC=../shared/data/tryon OUT=prepared LAYOUT=viton-hd   a folder (SRC/persons, SRC/garments)
