@@ -199,7 +199,7 @@ def _step_clock(totals: dict):
     """Wrap models.geometric.warp's sub-steps (where present) to add their seconds to `totals`."""
     from models.geometric import warp
 
-    names = {"analysed_garment": "warp: garment look-up", "_grid_maps": "warp: maps", "_remap": "warp: remap",
+    names = {"analysed_garment": "warp: garment look-up", "grid_maps": "warp: maps", "_remap": "warp: remap",
              "snap_to_footprint": "warp: reach to old footprint"}
     saved = {}
     for attr, step in names.items():

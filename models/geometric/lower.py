@@ -47,7 +47,7 @@ from models.geometric.layers import WAISTBAND, BodyFit, LegFit
 # as for a top's body: worn, the front shows FLAT_TO_FRONT of the flat width; at the hips a
 # garment stands off the body by at most MAX_LOOSENESS; the photo read at the smallest level
 # not magnified more than MAX_MAGNIFICATION
-from models.geometric.warp import FLAT_TO_FRONT, MAX_LOOSENESS, MAX_MAGNIFICATION, WarpedPart, _grid_maps
+from models.geometric.part_warp import FLAT_TO_FRONT, MAX_LOOSENESS, MAX_MAGNIFICATION, WarpedPart, grid_maps
 
 LEG_ROOM = 1.08            # a trouser leg is at least this much wider than the leg it covers
 FULL_LENGTH = 1.2          # inseam / the seat's flat width: full-length trousers (shorts and crops are shorter)
@@ -428,7 +428,7 @@ def warp_lower(analysis, shape: LowerShape, fit: BodyFit, legs: LegFit, hw: tupl
     # the map every h / GRID_ROWS px (at least 2), resized: between the legs
     # the nearer-leg switch is then smeared over that step, where the gap leaves no cloth anyway
     step = max(2, hw[0] // GRID_ROWS)
-    map_x, map_y, _ = _grid_maps((x0, y0, x1, y1), step,
+    map_x, map_y, _ = grid_maps((x0, y0, x1, y1), step,
                                  lambda xy: np.stack(lower_map(shape, fit, legs, place, xy.astype(np.float64)), 1))
     level = max([f for f in (1, 2, 4) if max(place.k, place.k_across) * f <= MAX_MAGNIFICATION] or [1])
     source = _source(analysis, shape, level)

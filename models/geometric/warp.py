@@ -38,6 +38,8 @@ from models.contract import Person, WarpedGarments
 from models.geometric.garment import (PART_BACK, PART_BODY, PART_OF_SIDE, GarmentAnalysis, GarmentLandmarks,
                                       Sleeve, analysed_garment)
 from models.geometric.layers import BodyFit, person_layers
+from models.geometric.lower import analysed_lower, warp_lower
+from models.geometric.part_warp import FLAT_TO_FRONT, MAX_LOOSENESS, MAX_MAGNIFICATION, WarpedPart, grid_maps
 from models.weights import DeclaresWeights
 
 MAX_WORK_HEIGHT = 1024
@@ -53,15 +55,8 @@ SHOULDER_UP = 0.15        # the shoulder seam line above the shoulder joints (tl
 # outer edge, 1.2 ds out.
 FLAT_SHOULDER_HALF = 0.96
 SHOULDER_OUT = 1.2
-# A flat garment shows half its girth; worn, its frontal width is less (it wraps round the
-# body's depth). Its shoulder points (the body's side lines at the armholes) are scaled to the
-# person's shoulder joints (FLAT_SHOULDER_HALF), which puts a fitted body about at the
-# person's width: the frontal width is taken as 0.9 of the flat one (a wrapped ellipse would
-# say 0.78, the shoulder convention 1.0; the paired cases do not tell them apart). A sleeve (a
-# tube round the arm) shows 2/π of its flat width.
-FLAT_TO_FRONT = 0.9
+# A sleeve (a tube round the arm) shows 2/π of its flat width (FLAT_TO_FRONT: part_warp.py).
 SLEEVE_WRAP = 2 / np.pi
-MAX_LOOSENESS = 1.4       # a loose garment stands off the body by at most 40 % of its width
 SHOULDER_DROP_RANGE = (0.08, 0.15)  # tl: how far the garment's shoulders may rise / drop to the person's
 MAX_SLEEVE_LOOSENESS = 3.0
 SNAP_REACH = 0.2          # true half-spans: how far a garment's sides reach out to the old garment's
@@ -480,24 +475,6 @@ def sleeve_map(marks: GarmentLandmarks, fit: BodyFit, place: Placement, side: st
 
 
 # --- sampling ---------------------------------------------------------------------------------------
-def _grid_maps(window: tuple[int, int, int, int], step: int, fn, shaped: bool = False):
-    """cv2.remap maps of a window (x0, y0, x1, y1) from `fn(xy (M,2)) → garment (M,2)` (or (M,3):
-    x, y and a weight for the part's alpha) evaluated every `step` px (at the coarse cells'
-    centres) and resized: (map_x, map_y, weight or None). `shaped`: fn also takes the grid's
-    (rows, columns)."""
-    x0, y0, x1, y1 = window
-    w, h = x1 - x0, y1 - y0
-    gw, gh = max(2, -(-w // step)), max(2, -(-h // step))
-    xs = x0 + (np.arange(gw) + 0.5) * w / gw - 0.5
-    ys = y0 + (np.arange(gh) + 0.5) * h / gh - 0.5
-    gx, gy = np.meshgrid(xs, ys)
-    xy = np.stack([gx.ravel(), gy.ravel()], 1)
-    g = fn(xy, (gh, gw)) if shaped else fn(xy)
-    g = g.reshape(gh, gw, g.shape[1]).astype(np.float32)
-    dense = cv2.resize(g, (w, h), interpolation=cv2.INTER_LINEAR)
-    return dense[..., 0], dense[..., 1], (dense[..., 2] if g.shape[2] > 2 else None)
-
-
 def _clip_window(box, hw) -> tuple[int, int, int, int] | None:
     h, w = hw
     x0, y0, x1, y1 = (int(np.floor(box[0])), int(np.floor(box[1])), int(np.ceil(box[2])), int(np.ceil(box[3])))
@@ -505,28 +482,10 @@ def _clip_window(box, hw) -> tuple[int, int, int, int] | None:
     return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
 
 
-@dataclass
-class WarpedPart:
-    """One garment part on the person: colour (not premultiplied) and alpha over `window`,
-    uint8 (0-255) as remapped from the garment photo, or float32 in [0, 1]."""
-
-    part: int
-    window: tuple[int, int, int, int]   # x0, y0, x1, y1
-    rgb: np.ndarray     # (h, w, 3)
-    alpha: np.ndarray   # (h, w)
-
-    def float_rgb(self) -> np.ndarray:
-        return self.rgb if self.rgb.dtype == np.float32 else np.multiply(self.rgb, 1 / 255, dtype=np.float32)
-
-    def float_alpha(self) -> np.ndarray:
-        return self.alpha if self.alpha.dtype == np.float32 else np.multiply(self.alpha, 1 / 255, dtype=np.float32)
-
-
 # The garment photo at 4× and 2× its size (a small photo laid on a large person: upscaled
 # smoothly, its outline rounded instead of a staircase of pixels), at its own, half and quarter
 # size (shrunk onto a small person: area-averaged, no moiré).
 SOURCE_LEVELS = (0.25, 0.5, 1, 2, 4)
-MAX_MAGNIFICATION = 1.25        # a level is used while the person's pixels are at most this much larger
 
 
 def _part_sources(analysis: GarmentAnalysis, level: int = 1) -> dict[int, np.ndarray]:
@@ -676,7 +635,7 @@ def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
     window = _clip_window((*corners.min(0), *corners.max(0)), hw)
     drop = shoulder_drop(marks, fit, place)
     if window is not None:
-        map_x, map_y, _ = _grid_maps(window, step, lambda xy: np.stack(body_map(marks, fit, place, xy[:, 0],
+        map_x, map_y, _ = grid_maps(window, step, lambda xy: np.stack(body_map(marks, fit, place, xy[:, 0],
                                                                                 xy[:, 1], drop, skirt_from), 1))
         maps = _fixed_maps(map_x, map_y, level)
         rgb, a = _remap(sources[PART_BODY], maps)
@@ -698,7 +657,7 @@ def warp_parts(analysis: GarmentAnalysis, fit: BodyFit, hw: tuple[int, int],
                                pts[:, 1].max() + pad), hw)
         if window is None:
             continue
-        map_x, map_y, weight = _grid_maps(window, max(2, hw[0] // SLEEVE_GRID_STEP), sm.map, shaped=True)
+        map_x, map_y, weight = grid_maps(window, max(2, hw[0] // SLEEVE_GRID_STEP), sm.map, shaped=True)
         rgb, a = _remap(sources[PART_OF_SIDE[side]], _fixed_maps(map_x, map_y, level))
         a = cv2.multiply(a, weight, dtype=cv2.CV_8U)
         sleeve_part = WarpedPart(PART_OF_SIDE[side], window, rgb, a)
@@ -785,7 +744,6 @@ class LandmarkWarp(DeclaresWeights):
         for garment, given, name in zip(garments_bgr, masks, names):
             garment, given = _bounded(garment, given)
             if category == "lower":
-                from models.geometric.lower import analysed_lower, warp_lower   # it builds on this module
                 analysis, shape = analysed_lower(garment, given, name)
                 parts, m = warp_lower(analysis, shape, layers.fit, layers.legs, hw)
             else:
