@@ -48,7 +48,7 @@ from worker.plan import Plan, Prefixes
 from worker.redact import redact_run, redact_run_book
 from worker.report import contact_sheet_html
 from worker.runs import BucketLock, RunBook
-from worker.storage import Storage
+from worker.storage import ObjectMissingError, Storage
 
 RUN_DOCUMENTS = ("plan.json", "report.json")
 
@@ -262,12 +262,16 @@ def _erase_exports(storage: Storage, customers: list[str], dry_run: bool) -> dic
         if dry_run:
             continue
         storage.delete_many(sorted({f for c in customers for f in found[c] if f.startswith(root)}))
-        pairs_key = root + report["pairs_file"] if report.get("pairs_file") else None
-        pairs = storage.get(pairs_key).body.decode() if pairs_key and storage.head(pairs_key) else None
-        if pairs is not None:
-            kept = [line for line in pairs.splitlines(keepends=True)
-                    if line.split(" ", 1)[0] not in {f"{n}.jpg" for n in gone}]
-            storage.put(pairs_key, "".join(kept).encode(), "text/plain")
+        if report.get("pairs_file"):
+            pairs_key = root + report["pairs_file"]
+            try:
+                pairs = storage.get(pairs_key).body.decode()
+            except ObjectMissingError:
+                pairs = None
+            if pairs is not None:
+                images = {f"{n}.jpg" for n in gone}
+                kept = [line for line in pairs.splitlines(keepends=True) if line.split(" ", 1)[0] not in images]
+                storage.put(pairs_key, "".join(kept).encode(), "text/plain")
         storage.put_json(obj.key, red)
     return found
 
